@@ -1,0 +1,34 @@
+# connect-amplitude: build, test, lint, demo and benchmarks.
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test lint demo fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/connect-amplitude ./cmd/connect-amplitude
+	$(GO) build -o $(BIN)/currents-gen ./cmd/currents-gen
+
+# The test command of README.md, and what CI runs.
+test: lint
+	$(GO) test -race ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Sample Currents events through the pipeline (see README.md).
+demo: build
+	@./scripts/demo.sh
+
+# Fuzz the mapping's two paths against each other (FUZZTIME=10m for longer).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./plugin/mapping/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN) out

@@ -1,0 +1,73 @@
+// Command currents-gen writes realistic Braze Currents events as JSON lines:
+// one event per line, or one Custom HTTP connector body {"events":[...]}
+// per line with -envelope.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+)
+
+func main() {
+	cfg := currentsgen.DefaultConfig()
+	n := flag.Int("n", 10_000, "number of events")
+	envelope := flag.Int("envelope", 0, "wrap events in Braze bodies of this many events (0: one event per line)")
+	out := flag.String("o", "-", "output file (- for stdout)")
+	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; the same seed gives the same events")
+	flag.IntVar(&cfg.Users, "users", cfg.Users, "distinct users (Zipf-distributed)")
+	flag.Float64Var(&cfg.AnonymousShare, "anonymous", cfg.AnonymousShare, "share of events with a device_id only")
+	flag.IntVar(&cfg.HotDevices, "hot-devices", cfg.HotDevices, "devices sending far over Amplitude's per-device rate")
+	flag.Float64Var(&cfg.HotShare, "hot-share", cfg.HotShare, "share of events sent by the hot devices")
+	flag.Int64Var(&cfg.StartTime, "start", cfg.StartTime, "UNIX time in seconds of the first event")
+	flag.IntVar(&cfg.PerSecond, "per-second", cfg.PerSecond, "events per second of event time")
+	flag.Parse()
+
+	if err := run(cfg, *n, *envelope, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "currents-gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg currentsgen.Config, n, envelope int, path string) error {
+	g, err := currentsgen.New(cfg)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = os.Stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	buf := make([]byte, 0, 1<<16)
+	for i := 0; i < n; i++ {
+		first, last := envelope > 0 && i%envelope == 0, envelope > 0 && (i%envelope == envelope-1 || i == n-1)
+		switch {
+		case first:
+			buf = append(buf, `{"events":[`...)
+		case envelope > 0:
+			buf = append(buf, ',')
+		}
+		buf = g.Next(buf)
+		if last {
+			buf = append(buf, `]}`...)
+		}
+		if envelope == 0 || last {
+			buf = append(buf, '\n')
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	return bw.Flush()
+}

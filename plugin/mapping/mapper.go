@@ -1,0 +1,196 @@
+// Package mapping turns Braze Currents events into Amplitude HTTP API events,
+// reproducing Braze's own Amplitude export. It has two paths that produce the
+// same event: MapRaw reads JSON bytes with gjson and writes JSON bytes (the
+// fast path), MapObject works on an already parsed event.
+package mapping
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Library is the `library` value Braze's export sets on every event.
+const Library = "Braze"
+
+// Mapper maps Currents events with fixed options. It is safe for concurrent use.
+type Mapper struct {
+	opts  Options
+	table *table
+	plans map[string]*plan // every table type and alias, built once
+	pii   map[string]bool  // nil when PII is kept as is
+
+	// Plans of types missing from the table, cached up to a bound so a
+	// stream of garbage types cannot grow memory.
+	unknown      sync.Map
+	unknownCount atomic.Int32
+
+	customPropertyPrefix   string // JSON-escaped, without quotes
+	purchasePropertyPrefix string
+	customEventTypePrefix  string
+}
+
+const maxCachedUnknownTypes = 256
+
+// plan is what the mapping does for one Currents event type.
+type plan struct {
+	selected      bool
+	custom        bool   // named from the event's `name` property
+	eventType     string // the Amplitude event_type, when not custom
+	eventTypeJSON []byte
+	row           tableRow
+}
+
+// New compiles the options against the built-in event table.
+func New(opts Options) (*Mapper, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	t, err := builtinTable()
+	if err != nil {
+		return nil, err
+	}
+	m := &Mapper{
+		opts:                   opts,
+		table:                  t,
+		plans:                  make(map[string]*plan, len(t.rows)+len(t.aliases)),
+		customPropertyPrefix:   jsonStringBody(t.prefixes.CustomEventProperty),
+		purchasePropertyPrefix: jsonStringBody(t.prefixes.PurchaseProperty),
+		customEventTypePrefix:  jsonStringBody(t.prefixes.CustomEventType),
+	}
+	if opts.PII != PIIKeep {
+		m.pii = make(map[string]bool, len(opts.PIIFields))
+		for _, f := range opts.PIIFields {
+			m.pii[f] = true
+		}
+	}
+	names := make(map[string]string, len(opts.Names))
+	for k, v := range opts.Names {
+		names[t.canonical(k)] = v
+	}
+	m.opts.Names = names
+	for name := range t.rows {
+		m.plans[name] = m.buildPlan(name)
+	}
+	for alias, canonical := range t.aliases {
+		m.plans[alias] = m.plans[canonical]
+	}
+	return m, nil
+}
+
+func (m *Mapper) buildPlan(eventType string) *plan {
+	canonical := m.table.canonical(eventType)
+	row := m.table.rows[canonical]
+	p := &plan{
+		selected: m.opts.selected(canonical),
+		custom:   canonical == customEventType,
+		row:      row,
+	}
+	if p.custom {
+		return p
+	}
+	switch override, ok := m.opts.Names[canonical]; {
+	case ok:
+		p.eventType = override
+	case m.opts.Profile == ProfileCurrents:
+		p.eventType = canonical
+	case row.eventType != "":
+		p.eventType = row.eventType
+	default:
+		p.eventType = m.table.prefixes.EventType + canonical
+	}
+	p.eventTypeJSON, _ = json.Marshal(p.eventType)
+	return p
+}
+
+func (m *Mapper) planFor(eventType string) *plan {
+	if p, ok := m.plans[eventType]; ok {
+		return p
+	}
+	if p, ok := m.unknown.Load(eventType); ok {
+		return p.(*plan)
+	}
+	p := m.buildPlan(eventType)
+	if m.unknownCount.Add(1) <= maxCachedUnknownTypes {
+		m.unknown.Store(eventType, p)
+	}
+	return p
+}
+
+// customEventType names a custom event from its `name` property.
+func (m *Mapper) customEventType(name string) string {
+	if m.opts.Profile == ProfileCurrents {
+		return name
+	}
+	return m.table.prefixes.CustomEventType + name
+}
+
+// adIDField is the Amplitude top-level field for an advertising id, by
+// Braze's ad_id_type; other id kinds stay in event_properties only.
+func adIDField(adIDType string) string {
+	switch adIDType {
+	case "ios_idfa":
+		return "idfa"
+	case "google_ad_id":
+		return "adid"
+	}
+	return ""
+}
+
+// deviceFields are copied to Amplitude's top level when DeviceFields is on.
+var deviceFields = [...]string{"platform", "os_version", "device_model"}
+
+// secondsToMillis converts the JSON number text of Currents' `time`.
+func secondsToMillis(num string) (int64, bool) {
+	if i, err := strconv.ParseInt(num, 10, 64); err == nil {
+		if i > math.MaxInt64/1000 || i < math.MinInt64/1000 {
+			return 0, false
+		}
+		return i * 1000, true
+	}
+	return floatToInt(num, 1000)
+}
+
+// millis reads the JSON number text of a `time_ms` property.
+func millis(num string) (int64, bool) {
+	if i, err := strconv.ParseInt(num, 10, 64); err == nil {
+		return i, true
+	}
+	return floatToInt(num, 1)
+}
+
+func floatToInt(num string, scale float64) (int64, bool) {
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, false
+	}
+	f = math.Round(f * scale)
+	if math.IsNaN(f) || f >= math.MaxInt64 || f <= math.MinInt64 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// appendHash writes the quoted hex SHA-256 of a PII value.
+func appendHash(dst []byte, value string) []byte {
+	sum := sha256.Sum256([]byte(value))
+	dst = append(dst, '"')
+	dst = hex.AppendEncode(dst, sum[:])
+	return append(dst, '"')
+}
+
+func hashString(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
+}
+
+// jsonStringBody is s encoded as a JSON string, without the quotes, so it
+// can prefix an already-encoded string.
+func jsonStringBody(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}

@@ -1,0 +1,148 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
+)
+
+// MethodName is the Bloblang method this package registers.
+const MethodName = "currents_to_amplitude"
+
+func init() {
+	spec := bloblang.NewPluginSpec().
+		Category("Object & Maps").
+		Description(`Turns a Braze Currents event (the Custom HTTP connector's event shape, or a record of the currents_avro scanner) into the Amplitude HTTP API event that Braze's own Amplitude export would send: `+"`[Appboy] ...`"+` event names, `+"`insert_id`"+` = the Currents id, `+"`time`"+` in milliseconds, `+"`user_id`"+` = external_user_id, properties in `+"`event_properties`"+` with custom and purchase properties prefixed.
+
+On raw bytes (`+"`content().currents_to_amplitude()`"+`) the event is read with gjson and the result is JSON bytes, with no Bloblang JSON round trip: use this form for volume. On an object (`+"`this.currents_to_amplitude()`"+`) the result is an object. Both give the same event.
+
+An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`.`).
+		Param(bloblang.NewStringParam("profile").Default(ProfileBraze).
+			Description(`Event naming: "braze" ([Appboy] names, as Braze's export) or "currents" (the raw Currents type; custom events by their own name).`)).
+		Param(bloblang.NewAnyParam("names").Default(map[string]any{}).
+			Description("Object of Currents event type -> Amplitude event_type, overriding the profile for those types.")).
+		Param(bloblang.NewAnyParam("include").Default([]any{}).
+			Description(`Event types to keep, as globs ("users.messages.email.*"; * crosses dots). Empty keeps every type.`)).
+		Param(bloblang.NewAnyParam("exclude").Default([]any{}).
+			Description("Event types to leave out, as globs; applied after include.")).
+		Param(bloblang.NewBoolParam("anonymous").Default(false).
+			Description("Send events of users known only by device_id (no external_user_id).")).
+		Param(bloblang.NewBoolParam("device_fields").Default(false).
+			Description("Also set Amplitude's top-level platform, os_version and device_model.")).
+		Param(bloblang.NewBoolParam("revenue").Default(false).
+			Description("On events with a price, also set revenue, quantity (1), revenueType (purchase) and currency.")).
+		Param(bloblang.NewStringParam("pii").Default(PIIKeep).
+			Description(`What to do with pii_fields: "keep", "hash" (hex SHA-256) or "drop". Applies to adid/idfa too when ad_id is listed.`)).
+		Param(bloblang.NewAnyParam("pii_fields").Default(anySlice(DefaultPIIFields())).
+			Description("The Currents properties treated as personal data.")).
+		ExampleNotTested("The fast path: raw Currents JSON in, Amplitude JSON bytes out.",
+			`root = content().currents_to_amplitude()
+root = if root == null { deleted() }`).
+		ExampleNotTested("Only email events, custom names for two of them, hashed emails.",
+			`root = this.currents_to_amplitude(include: ["users.messages.email.*"], names: {"users.messages.email.Open": "Email Opened"}, pii: "hash")`)
+
+	if err := bloblang.RegisterMethodV2(MethodName, spec, newMethod); err != nil {
+		panic(err)
+	}
+}
+
+func newMethod(args *bloblang.ParsedParams) (bloblang.Method, error) {
+	opts, err := optionsFromParams(args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", MethodName, err)
+	}
+	m, err := New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", MethodName, err)
+	}
+	return m.Method, nil
+}
+
+// Method is the Bloblang method body: bytes or a string map to JSON bytes,
+// an object maps to an object, an excluded event to nil.
+func (m *Mapper) Method(v any) (any, error) {
+	var out any
+	var err error
+	switch t := v.(type) {
+	case []byte:
+		out, err = m.MapRaw(make([]byte, 0, len(t)+len(t)/4), t)
+	case string:
+		out, err = m.MapRaw(make([]byte, 0, len(t)+len(t)/4), []byte(t))
+	default:
+		out, err = m.MapObject(v)
+	}
+	if errors.Is(err, ErrExcluded) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func optionsFromParams(args *bloblang.ParsedParams) (Options, error) {
+	opts := DefaultOptions()
+	var err error
+	if opts.Profile, err = args.GetString("profile"); err != nil {
+		return opts, err
+	}
+	if opts.PII, err = args.GetString("pii"); err != nil {
+		return opts, err
+	}
+	for name, dst := range map[string]*bool{"anonymous": &opts.Anonymous, "device_fields": &opts.DeviceFields, "revenue": &opts.Revenue} {
+		if *dst, err = args.GetBool(name); err != nil {
+			return opts, err
+		}
+	}
+	for name, dst := range map[string]*[]string{"include": &opts.Include, "exclude": &opts.Exclude, "pii_fields": &opts.PIIFields} {
+		raw, err := args.Get(name)
+		if err != nil {
+			return opts, err
+		}
+		if *dst, err = stringList(name, raw); err != nil {
+			return opts, err
+		}
+	}
+	raw, err := args.Get("names")
+	if err != nil {
+		return opts, err
+	}
+	names, ok := raw.(map[string]any)
+	if !ok {
+		return opts, fmt.Errorf("names: expected an object of event type -> name, got %T", raw)
+	}
+	opts.Names = make(map[string]string, len(names))
+	for k, v := range names {
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return opts, fmt.Errorf("names.%s: expected a non-empty string", k)
+		}
+		opts.Names[k] = s
+	}
+	return opts, nil
+}
+
+func stringList(param string, raw any) ([]string, error) {
+	items, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: expected an array of strings, got %T", param, raw)
+	}
+	out := make([]string, len(items))
+	for i, item := range items {
+		s, ok := item.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s[%d]: expected a string, got %T", param, i, item)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

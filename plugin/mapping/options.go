@@ -1,0 +1,120 @@
+package mapping
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Naming profiles for the Amplitude event_type.
+const (
+	// ProfileBraze names events as Braze's own Amplitude export does:
+	// "[Appboy] Email Open", "[Appboy] [Custom Event] <name>".
+	ProfileBraze = "braze"
+	// ProfileCurrents uses the raw Currents type ("users.messages.email.Open")
+	// and, for custom events, the custom event's own name.
+	ProfileCurrents = "currents"
+)
+
+// What to do with the properties listed in Options.PIIFields.
+const (
+	PIIKeep = "keep"
+	PIIHash = "hash" // SHA-256, hex: pseudonymous, still joinable across events
+	PIIDrop = "drop"
+)
+
+// Options select how Currents events become Amplitude events. The zero value
+// is not valid; start from DefaultOptions.
+type Options struct {
+	// Profile is ProfileBraze or ProfileCurrents.
+	Profile string
+	// Names overrides the Amplitude event_type per Currents event type.
+	Names map[string]string
+	// Include, when not empty, keeps only the event types matching one of
+	// these globs; Exclude drops the types matching one of its globs. In a
+	// glob, * matches any run of characters (dots included) and ? one.
+	Include, Exclude []string
+	// Anonymous sends events of users known only by device_id.
+	Anonymous bool
+	// DeviceFields copies platform, os_version and device_model to
+	// Amplitude's top-level fields (they stay in event_properties too).
+	DeviceFields bool
+	// Revenue adds Amplitude's revenue fields to events carrying a price.
+	Revenue bool
+	// PII is PIIKeep, PIIHash or PIIDrop, applied to PIIFields.
+	PII       string
+	PIIFields []string
+}
+
+// DefaultPIIFields are the Currents properties holding personal data:
+// email addresses, phone numbers and advertising ids.
+func DefaultPIIFields() []string {
+	return []string{
+		"email_address", "phone_number", "to_phone_number", "from_phone_number",
+		"user_phone_number", "inbound_phone_number", "ad_id",
+	}
+}
+
+// DefaultOptions reproduce Braze's own Amplitude export.
+func DefaultOptions() Options {
+	return Options{Profile: ProfileBraze, PII: PIIKeep, PIIFields: DefaultPIIFields()}
+}
+
+func (o Options) validate() error {
+	switch o.Profile {
+	case ProfileBraze, ProfileCurrents:
+	default:
+		return fmt.Errorf("profile: %q is not one of %q, %q", o.Profile, ProfileBraze, ProfileCurrents)
+	}
+	switch o.PII {
+	case PIIKeep, PIIHash, PIIDrop:
+	default:
+		return fmt.Errorf("pii: %q is not one of %q, %q, %q", o.PII, PIIKeep, PIIHash, PIIDrop)
+	}
+	for _, g := range append(append([]string{}, o.Include...), o.Exclude...) {
+		if g == "" {
+			return fmt.Errorf("include/exclude: empty glob")
+		}
+	}
+	return nil
+}
+
+// selected reports whether an event type passes the include and exclude lists.
+func (o Options) selected(eventType string) bool {
+	if len(o.Include) > 0 && !matchAny(o.Include, eventType) {
+		return false
+	}
+	return !matchAny(o.Exclude, eventType)
+}
+
+func matchAny(globs []string, s string) bool {
+	for _, g := range globs {
+		if globMatch(g, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch matches s against a pattern where * is any run of characters
+// and ? is one character. Unlike path.Match, * crosses dots, so
+// "users.messages.*" covers every message event.
+func globMatch(pattern, s string) bool {
+	star, starS := -1, 0
+	p, i := 0, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, starS = p, i
+			p++
+		case star >= 0:
+			starS++
+			p, i = star+1, starS
+		default:
+			return false
+		}
+	}
+	return strings.Trim(pattern[p:], "*") == ""
+}

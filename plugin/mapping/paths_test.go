@@ -1,0 +1,187 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+)
+
+// optionSets exercise every branch that differs between the two paths.
+var optionSets = map[string]Options{
+	"default": DefaultOptions(),
+	"everything on": func() Options {
+		o := DefaultOptions()
+		o.Profile = ProfileCurrents
+		o.Anonymous, o.DeviceFields, o.Revenue = true, true, true
+		o.PII = PIIHash
+		o.Names = map[string]string{"users.messages.email.Open": "Email Opened"}
+		return o
+	}(),
+	"pii dropped, email only": func() Options {
+		o := DefaultOptions()
+		o.PII = PIIDrop
+		o.Include = []string{"users.messages.email.*", "users.behaviors.*"}
+		o.Exclude = []string{"*.Bounce"}
+		return o
+	}(),
+}
+
+// outcome is what one path made of an event, comparable across paths.
+type outcome struct {
+	event    any
+	err      string
+	excluded bool
+}
+
+func rawOutcome(t testing.TB, m *Mapper, data []byte) outcome {
+	out, err := m.MapRaw(nil, data)
+	return toOutcome(t, out, err)
+}
+
+// objectOutcome goes the way Benthos does: parse with UseNumber, map,
+// serialise without HTML escaping.
+func objectOutcome(t testing.TB, m *Mapper, data []byte) (outcome, bool) {
+	var in any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var rest json.RawMessage
+	if d.Decode(&in) != nil || !errors.Is(d.Decode(&rest), io.EOF) {
+		return outcome{}, false
+	}
+	out, err := m.MapObject(in)
+	if err != nil {
+		return toOutcome(t, nil, err), true
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		t.Fatalf("object path result does not serialise: %v", err)
+	}
+	return toOutcome(t, buf.Bytes(), nil), true
+}
+
+func toOutcome(t testing.TB, out []byte, err error) outcome {
+	switch {
+	case errors.Is(err, ErrExcluded):
+		return outcome{excluded: true}
+	case err != nil:
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("error is not a *FieldError: %v", err)
+		}
+		return outcome{err: err.Error()}
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(out))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("raw path wrote invalid JSON %q: %v", out, err)
+	}
+	return outcome{event: v}
+}
+
+func assertPathsAgree(t testing.TB, m *Mapper, data []byte) {
+	t.Helper()
+	raw := rawOutcome(t, m, data)
+	obj, parsed := objectOutcome(t, m, data)
+	if !parsed {
+		return // Benthos could not hand this to the object path at all.
+	}
+	if !reflect.DeepEqual(raw, obj) {
+		t.Fatalf("paths disagree on %q:\n raw    %+v\n object %+v", data, raw, obj)
+	}
+}
+
+func TestBothPathsGiveTheSameEventForEverySample(t *testing.T) {
+	for name, opts := range optionSets {
+		m, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, s := range samples.CustomHTTP(t) {
+				assertPathsAgree(t, m, s.Data)
+				for _, v := range variants(t, s.Data) {
+					assertPathsAgree(t, m, v)
+				}
+			}
+		})
+	}
+}
+
+// variants derive edge cases from a sample: anonymous, ids removed, wrong
+// types, nulls, escaped keys, duplicate keys.
+func variants(t testing.TB, data []byte) [][]byte {
+	edit := func(f func(ev map[string]any)) []byte {
+		ev := decode(t, data)
+		f(ev)
+		b, _ := json.Marshal(ev)
+		return b
+	}
+	user := func(ev map[string]any) map[string]any {
+		u, _ := ev["user"].(map[string]any)
+		if u == nil {
+			u = map[string]any{}
+			ev["user"] = u
+		}
+		return u
+	}
+	props := func(ev map[string]any) map[string]any {
+		p, _ := ev["properties"].(map[string]any)
+		if p == nil {
+			p = map[string]any{}
+			ev["properties"] = p
+		}
+		return p
+	}
+	return [][]byte{
+		edit(func(ev map[string]any) { delete(user(ev), "external_user_id") }),
+		edit(func(ev map[string]any) { user(ev)["device_id"] = nil }),
+		edit(func(ev map[string]any) { user(ev)["external_user_id"] = 12345 }),
+		edit(func(ev map[string]any) { delete(ev, "id") }),
+		edit(func(ev map[string]any) { ev["time"] = "2033802504" }),
+		edit(func(ev map[string]any) { ev["time"] = 1.5e9 }),
+		edit(func(ev map[string]any) { ev["event_type"] = "users_campaigns_abort" }),
+		edit(func(ev map[string]any) { props(ev)["time_ms"] = 1700000000123 }),
+		edit(func(ev map[string]any) { props(ev)["time_ms"] = "soon" }),
+		edit(func(ev map[string]any) { props(ev)["price"] = "3.14" }),
+		edit(func(ev map[string]any) { props(ev)["name"] = nil }),
+		edit(func(ev map[string]any) { props(ev)["custom_properties"] = "{}" }),
+		edit(func(ev map[string]any) { props(ev)["email_address"] = 42 }),
+		edit(func(ev map[string]any) { props(ev)["ad_id_type"] = "google_ad_id" }),
+		edit(func(ev map[string]any) { ev["properties"] = []any{1} }),
+		bytes.Replace(data, []byte(`"properties"`), []byte(`"properties" : {"dup": 1}, "properties"`), 1),
+		bytes.Replace(data, []byte(`"time" :`), []byte(`"t\u0069me" :`), 1),
+	}
+}
+
+func FuzzBothPathsAgreeAndNeverPanic(f *testing.F) {
+	for _, s := range samples.CustomHTTP(f) {
+		f.Add(s.Data)
+		for _, v := range variants(f, s.Data) {
+			f.Add(v)
+		}
+	}
+	for _, s := range []string{"", "null", "[]", "{", `{"id":"x"}`, `{"id":"abcde","event_type":"t","time":1,"user":{"device_id":"d"}}`} {
+		f.Add([]byte(s))
+	}
+	mappers := make([]*Mapper, 0, len(optionSets))
+	for _, opts := range optionSets {
+		m, err := New(opts)
+		if err != nil {
+			f.Fatal(err)
+		}
+		mappers = append(mappers, m)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range mappers {
+			assertPathsAgree(t, m, data)
+		}
+	})
+}
