@@ -1,0 +1,224 @@
+package emulator
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchBody is an upload of n realistic events (a Braze email open mapped to
+// Amplitude, about 1 KB each), each of its own device and user. The ids and insert_ids
+// start with 16 placeholder hex digits; stamp rewrites them so that every request
+// brings new devices, users and insert_ids, the costliest case for the per-id state.
+type benchBody struct {
+	body    []byte
+	offsets []int // of the placeholders
+}
+
+var placeholder = []byte(`"0000000000000000-`)
+
+const benchEvent = `{"user_id":"0000000000000000-user-%06d","device_id":"0000000000000000-device-%06d",` +
+	`"event_type":"[Appboy] Email Opened","insert_id":"0000000000000000-%04d","time":1735786800000,` +
+	`"library":"Braze","event_properties":{"app_group_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
+	`"browser":"Chrome Mobile iOS","campaign_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","campaign_name":"Spring promotion",` +
+	`"canvas_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","canvas_name":"Onboarding","canvas_step_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
+	`"canvas_step_name":"Welcome email","canvas_variation_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","canvas_variation_name":"Variant A",` +
+	`"device_class":"mobile","device_model":"iPhone 15","device_os":"iOS","dispatch_id":"639a35d192b0df004d06514c",` +
+	`"email_address":"someone@example.com","esp":"SendGrid","from_domain":"braze.com","ip_pool":"pool-1","is_amp":true,` +
+	`"machine_open":"true","mailbox_provider":"Gmail","message_variation_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
+	`"message_variation_name":"Variant A","send_id":"send-0001",` +
+	`"user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"}}`
+
+func newBenchBody(n int) *benchBody {
+	var b strings.Builder
+	b.WriteString(`{"api_key":"bench-key","events":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, benchEvent, i, i, i)
+	}
+	b.WriteString(`]}`)
+	bb := &benchBody{body: []byte(b.String())}
+	for i := 0; ; {
+		j := bytes.Index(bb.body[i:], placeholder)
+		if j < 0 {
+			break
+		}
+		i += j + 1
+		bb.offsets = append(bb.offsets, i)
+	}
+	return bb
+}
+
+// stamp makes the body's ids and insert_ids unique to seq.
+func (bb *benchBody) stamp(seq uint64) {
+	var hex [16]byte
+	for i := range hex {
+		hex[i] = "0123456789abcdef"[(seq>>(60-4*i))&0xf]
+	}
+	for _, off := range bb.offsets {
+		copy(bb.body[off:], hex[:])
+	}
+}
+
+func benchServeHTTP(b *testing.B, path string, events int, zip bool) {
+	e := New(Config{Recorder: NewJSONLinesRecorder(io.Discard)})
+	bb := newBenchBody(events)
+	if len(bb.body)/events < 1000 {
+		b.Fatalf("events of %d bytes, want about 1 KB", len(bb.body)/events)
+	}
+	b.SetBytes(int64(len(bb.body)))
+	b.ReportAllocs()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		bb.stamp(uint64(i))
+		payload := bb.body
+		if zip {
+			b.StopTimer()
+			payload = gzipped(b, string(bb.body))
+			b.StartTimer()
+		}
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(payload))
+		if zip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %.300s", w.Code, w.Body)
+		}
+	}
+	// Wall time including the gzip encoding done with the timer stopped.
+	b.ReportMetric(float64(b.N*events)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkEmulatorBatch2000Events is one core's cost of a full Batch request of
+// 2000 events of about 1 KB (2 MB): parse, validate, rate limits, dedup, recording.
+func BenchmarkEmulatorBatch2000Events(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, false) }
+
+// BenchmarkEmulatorBatch2000EventsGzip adds decompression.
+func BenchmarkEmulatorBatch2000EventsGzip(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, true) }
+
+// BenchmarkEmulatorHTTPV2800Events is a full HTTP V2 request: 800 events fit in 1 MB.
+func BenchmarkEmulatorHTTPV2800Events(b *testing.B) { benchServeHTTP(b, pathHTTPV2, 800, false) }
+
+// BenchmarkEmulatorLoopback measures requests/s and events/s of the emulator serving
+// concurrent clients over loopback as the command does (recording every event to a
+// file), clients included: they share the machine, as in a real benchmark run.
+func BenchmarkEmulatorLoopback(b *testing.B) {
+	for _, zip := range []bool{false, true} {
+		b.Run(map[bool]string{false: "json", true: "gzip"}[zip], func(b *testing.B) { benchLoopback(b, zip) })
+	}
+}
+
+func benchLoopback(b *testing.B, zip bool) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "events.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rec := NewJSONLinesRecorder(f)
+	srv, err := Start(Config{Recorder: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	const events = 2000
+	var seq atomic.Uint64
+	b.SetBytes(int64(len(newBenchBody(events).body)))
+	b.SetParallelism(2) // 2 clients per core keep the server busy while one writes
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		bb := newBenchBody(events)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		for pb.Next() {
+			bb.stamp(seq.Add(1))
+			payload := bb.body
+			if zip {
+				payload = gzipped(b, string(bb.body))
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+pathBatch, bytes.NewReader(payload))
+			if zip {
+				req.Header.Set("Content-Encoding", "gzip")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	if err := rec.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start).Seconds()
+	b.ReportMetric(float64(b.N)/elapsed, "requests/s")
+	b.ReportMetric(float64(b.N*events)/elapsed, "events/s")
+}
+
+var (
+	loadURL     = flag.String("load-url", "", "base URL of a running amplitude-emulator that TestLoad sends to; empty skips TestLoad")
+	loadEvents  = flag.Int("load-events", 1_000_000, "events TestLoad sends, in Batch requests of 2000")
+	loadClients = flag.Int("load-clients", 4, "concurrent TestLoad clients")
+)
+
+// TestLoad sends -load-events realistic events to a running emulator, e.g. the
+// command, and reports requests/s and events/s:
+//
+//	go test ./plugin/emulator/ -run TestLoad -v -args -load-url http://127.0.0.1:8765
+func TestLoad(t *testing.T) {
+	if *loadURL == "" {
+		t.Skip("no -load-url")
+	}
+	const events = 2000
+	requests := *loadEvents / events
+	var seq, sent atomic.Uint64
+	seq.Store(uint64(time.Now().UnixNano())) // new insert_ids and ids on every run
+	errs := make(chan error, *loadClients)
+	start := time.Now()
+	for range *loadClients {
+		go func() {
+			bb := newBenchBody(events)
+			for sent.Add(1) <= uint64(requests) {
+				bb.stamp(seq.Add(1))
+				resp, err := http.Post(*loadURL+pathBatch, "application/json", bytes.NewReader(bb.body))
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range *loadClients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d requests of %d events (%d bytes) in %v: %.1f requests/s, %.0f events/s",
+		requests, events, len(newBenchBody(events).body), elapsed.Round(time.Millisecond),
+		float64(requests)/elapsed.Seconds(), float64(requests*events)/elapsed.Seconds())
+}
