@@ -1,0 +1,470 @@
+package avroscan
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hamba/avro/v2"
+)
+
+// Braze's storage export writes each event as one flat record; its Custom HTTP
+// connector sends the same event as
+//
+//	{"event_type": ..., "id": ..., "time": ..., "user": {...}, "properties": {...}}
+//
+// The normaliser rewrites the first form into the second so one mapping serves
+// both sources. Columns are placed by name: id and time at the top, the
+// columns below in user, every other column in properties.
+var userColumns = map[string]bool{
+	"user_id":          true,
+	"external_user_id": true,
+	"device_id":        true,
+	"timezone":         true,
+}
+
+// embeddedObjectColumn is the column holding custom event and purchase
+// properties as a JSON-encoded string; the Custom HTTP connector sends them as
+// an object under the key named here per event type.
+const embeddedObjectColumn = "properties"
+
+var embeddedObjectKeys = map[string]string{
+	"users.behaviors.CustomEvent": "custom_properties",
+	"users.behaviors.Purchase":    "purchase_properties",
+}
+
+type destination uint8
+
+const (
+	toTop destination = iota
+	toUser
+	toProperties
+)
+
+// valueWriter reads one Avro value of a fixed schema from r and appends its
+// JSON form to dst. Wire decoding is hamba/avro's; a writer only walks the
+// schema, so no value goes through an intermediate map or interface.
+type valueWriter func(dst []byte, r *avro.Reader) []byte
+
+// column is one record field. A union column has one writer per branch, nil
+// for the null branch; any other column has a single writer and no branch
+// index on the wire.
+type column struct {
+	dest     destination
+	key      []byte // `"name":`, JSON-escaped once
+	union    bool
+	branches []valueWriter
+	// embeddedObject marks the properties column of custom events and
+	// purchases: a string whose JSON object is spliced into the event.
+	embeddedObject bool
+}
+
+// normaliser converts the records of one writer schema. It reuses its scratch
+// buffers, so it serves one goroutine.
+type normaliser struct {
+	prefix  []byte // `{"event_type":"<type>"`
+	columns []column
+	user    []byte
+	props   []byte
+}
+
+func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error) {
+	n := &normaliser{prefix: appendJSONString([]byte(`{"event_type":`), eventType)}
+	named := map[string]*valueWriter{}
+	for _, f := range rec.Fields() {
+		c, err := compileColumn(f, named)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Name(), err)
+		}
+		name := f.Name()
+		switch {
+		case name == "id" || name == "time":
+			c.dest = toTop
+		case userColumns[name]:
+			c.dest = toUser
+		default:
+			c.dest = toProperties
+		}
+		if key, ok := embeddedObjectKeys[eventType]; ok && name == embeddedObjectColumn && isStringColumn(f.Type()) {
+			c.embeddedObject = true
+			c.key = appendJSONString(nil, key)
+			c.key = append(c.key, ':')
+		}
+		n.columns = append(n.columns, c)
+	}
+	return n, nil
+}
+
+// appendEvent decodes one record from r and appends its event JSON to dst.
+// Decoding errors are left in r.Error for the caller, which knows the block
+// and record. A properties string that is not a JSON object does not fail the
+// record, which is still a valid event for Amplitude: it is kept verbatim as a
+// JSON string and reported as propsErr.
+func (n *normaliser) appendEvent(dst []byte, r *avro.Reader) (out []byte, propsErr error) {
+	n.user, n.props = n.user[:0], n.props[:0]
+	dst = append(dst, n.prefix...)
+	for i := range n.columns {
+		c := &n.columns[i]
+		w, present := c.writer(r)
+		if !present {
+			continue
+		}
+		buf := &dst
+		switch c.dest {
+		case toUser:
+			buf = &n.user
+		case toProperties:
+			buf = &n.props
+		}
+		if c.embeddedObject {
+			*buf, propsErr = appendEmbeddedObject(*buf, c.key, r.ReadString())
+			continue
+		}
+		*buf = append(*buf, ',')
+		*buf = append(*buf, c.key...)
+		*buf = w(*buf, r)
+	}
+	dst = append(dst, `,"user":{`...)
+	dst = appendMembers(dst, n.user)
+	dst = append(dst, `},"properties":{`...)
+	dst = appendMembers(dst, n.props)
+	return append(dst, "}}"...), propsErr
+}
+
+// writer reads the union branch index of c, if any, and returns the writer of
+// the value that follows; present is false for null branches, which Braze
+// uses for "no value" and which become absent members.
+func (c *column) writer(r *avro.Reader) (w valueWriter, present bool) {
+	if !c.union {
+		return c.branches[0], true
+	}
+	i := r.ReadLong()
+	if i < 0 || i >= int64(len(c.branches)) {
+		r.ReportError("union", fmt.Sprintf("branch index %d out of range", i))
+		return nil, false
+	}
+	return c.branches[i], c.branches[i] != nil
+}
+
+// appendMembers appends members written as `,"k":v,"k":v` without the first comma.
+func appendMembers(dst, members []byte) []byte {
+	if len(members) == 0 {
+		return dst
+	}
+	return append(dst, members[1:]...)
+}
+
+// appendEmbeddedObject appends `,"key":<object>` for a JSON-encoded properties
+// string. An empty or null string means the event has no properties.
+func appendEmbeddedObject(dst, key []byte, s string) ([]byte, error) {
+	trimmed := strings.TrimSpace(s)
+	if trimmed == "" || trimmed == "null" {
+		return dst, nil
+	}
+	dst = append(dst, ',')
+	dst = append(dst, key...)
+	var err error
+	if trimmed[0] == '{' {
+		buf := bytes.NewBuffer(dst)
+		if err = json.Compact(buf, []byte(trimmed)); err == nil {
+			return buf.Bytes(), nil
+		}
+	} else {
+		err = errors.New("not a JSON object")
+	}
+	name := string(key[:len(key)-1])
+	return appendJSONString(dst, s), fmt.Errorf("%s kept as a string: %w", name, err)
+}
+
+func isStringColumn(s avro.Schema) bool {
+	if u, ok := s.(*avro.UnionSchema); ok {
+		for _, t := range u.Types() {
+			if t.Type() != avro.Null && t.Type() != avro.String {
+				return false
+			}
+		}
+		return true
+	}
+	return s.Type() == avro.String
+}
+
+func compileColumn(f *avro.Field, named map[string]*valueWriter) (column, error) {
+	c := column{key: append(appendJSONString(nil, f.Name()), ':')}
+	if u, ok := f.Type().(*avro.UnionSchema); ok {
+		c.union = true
+		for _, t := range u.Types() {
+			if t.Type() == avro.Null {
+				c.branches = append(c.branches, nil)
+				continue
+			}
+			w, err := compileValue(t, named)
+			if err != nil {
+				return c, err
+			}
+			c.branches = append(c.branches, w)
+		}
+		return c, nil
+	}
+	w, err := compileValue(f.Type(), named)
+	c.branches = []valueWriter{w}
+	return c, err
+}
+
+// compileValue returns the writer of one schema. Nested records follow the
+// top-level rule (null union members are absent); array items and map values
+// keep their nulls, as their positions and keys carry meaning. Logical types
+// are written as their underlying Avro value, bytes and fixed as base64.
+func compileValue(s avro.Schema, named map[string]*valueWriter) (valueWriter, error) {
+	switch s.Type() {
+	case avro.Null:
+		return func(dst []byte, _ *avro.Reader) []byte { return append(dst, "null"...) }, nil
+	case avro.Boolean:
+		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendBool(dst, r.ReadBool()) }, nil
+	case avro.Int:
+		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendInt(dst, int64(r.ReadInt()), 10) }, nil
+	case avro.Long:
+		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendInt(dst, r.ReadLong(), 10) }, nil
+	case avro.Float:
+		return func(dst []byte, r *avro.Reader) []byte { return appendFloat(dst, float64(r.ReadFloat()), 32) }, nil
+	case avro.Double:
+		return func(dst []byte, r *avro.Reader) []byte { return appendFloat(dst, r.ReadDouble(), 64) }, nil
+	case avro.String:
+		return func(dst []byte, r *avro.Reader) []byte { return appendJSONString(dst, r.ReadString()) }, nil
+	case avro.Bytes:
+		return func(dst []byte, r *avro.Reader) []byte { return appendBase64(dst, r.ReadBytes()) }, nil
+	case avro.Fixed:
+		size := s.(*avro.FixedSchema).Size()
+		return func(dst []byte, r *avro.Reader) []byte {
+			b := make([]byte, size)
+			r.Read(b)
+			return appendBase64(dst, b)
+		}, nil
+	case avro.Enum:
+		return compileEnum(s.(*avro.EnumSchema)), nil
+	case avro.Array:
+		return compileArray(s.(*avro.ArraySchema), named)
+	case avro.Map:
+		return compileMap(s.(*avro.MapSchema), named)
+	case avro.Union:
+		return compileUnion(s.(*avro.UnionSchema), named)
+	case avro.Record:
+		return compileRecord(s.(*avro.RecordSchema), named)
+	case avro.Ref:
+		// A reference names a record compiled further up, possibly the one
+		// that contains it, so the writer is looked up when it runs.
+		p, ok := named[s.(*avro.RefSchema).Schema().FullName()]
+		if !ok {
+			return nil, fmt.Errorf("reference to unknown type %s", s.(*avro.RefSchema).Schema().FullName())
+		}
+		return func(dst []byte, r *avro.Reader) []byte { return (*p)(dst, r) }, nil
+	default:
+		return nil, fmt.Errorf("unsupported Avro type %s", s.Type())
+	}
+}
+
+func compileEnum(s *avro.EnumSchema) valueWriter {
+	symbols := make([][]byte, len(s.Symbols()))
+	for i, sym := range s.Symbols() {
+		symbols[i] = appendJSONString(nil, sym)
+	}
+	return func(dst []byte, r *avro.Reader) []byte {
+		i := r.ReadInt()
+		if i < 0 || int(i) >= len(symbols) {
+			r.ReportError("enum", fmt.Sprintf("symbol index %d out of range", i))
+			return dst
+		}
+		return append(dst, symbols[i]...)
+	}
+}
+
+// Arrays and maps are read block by block here rather than with hamba's
+// ReadArrayCB/ReadMapCB, which keep calling back for every item a (possibly
+// corrupt) block header announces even after the reader has failed.
+func compileArray(s *avro.ArraySchema, named map[string]*valueWriter) (valueWriter, error) {
+	items, err := compileValue(s.Items(), named)
+	if err != nil {
+		return nil, err
+	}
+	return func(dst []byte, r *avro.Reader) []byte {
+		dst = append(dst, '[')
+		first := true
+		for {
+			n, _ := r.ReadBlockHeader()
+			if n <= 0 || r.Error != nil {
+				break
+			}
+			for ; n > 0 && r.Error == nil; n-- {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = items(dst, r)
+			}
+		}
+		return append(dst, ']')
+	}, nil
+}
+
+func compileMap(s *avro.MapSchema, named map[string]*valueWriter) (valueWriter, error) {
+	values, err := compileValue(s.Values(), named)
+	if err != nil {
+		return nil, err
+	}
+	return func(dst []byte, r *avro.Reader) []byte {
+		dst = append(dst, '{')
+		first := true
+		for {
+			n, _ := r.ReadBlockHeader()
+			if n <= 0 || r.Error != nil {
+				break
+			}
+			for ; n > 0 && r.Error == nil; n-- {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = appendJSONString(dst, r.ReadString())
+				dst = append(dst, ':')
+				dst = values(dst, r)
+			}
+		}
+		return append(dst, '}')
+	}, nil
+}
+
+func compileUnion(s *avro.UnionSchema, named map[string]*valueWriter) (valueWriter, error) {
+	c := column{union: true}
+	for _, t := range s.Types() {
+		w, err := compileValue(t, named)
+		if err != nil {
+			return nil, err
+		}
+		c.branches = append(c.branches, w)
+	}
+	return func(dst []byte, r *avro.Reader) []byte {
+		if w, ok := c.writer(r); ok {
+			return w(dst, r)
+		}
+		return dst
+	}, nil
+}
+
+func compileRecord(s *avro.RecordSchema, named map[string]*valueWriter) (valueWriter, error) {
+	self := new(valueWriter)
+	named[s.FullName()] = self
+	columns := make([]column, 0, len(s.Fields()))
+	for _, f := range s.Fields() {
+		c, err := compileColumn(f, named)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Name(), err)
+		}
+		columns = append(columns, c)
+	}
+	*self = func(dst []byte, r *avro.Reader) []byte {
+		dst = append(dst, '{')
+		mark := len(dst)
+		for i := range columns {
+			c := &columns[i]
+			w, present := c.writer(r)
+			if !present {
+				continue
+			}
+			if len(dst) > mark {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, c.key...)
+			dst = w(dst, r)
+		}
+		return append(dst, '}')
+	}
+	return *self, nil
+}
+
+// appendFloat formats like encoding/json: the shortest decimal that reads back
+// as the same float of the given size, so a 32-bit 3.14 is written as 3.14 and
+// not as its 64-bit widening 3.140000104904175. JSON has no NaN or infinity;
+// they are written as null.
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, bits)
+	if format == 'e' {
+		// 1e-07 -> 1e-7, as encoding/json writes it.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+func appendBase64(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// plainByte marks the bytes a JSON string can hold as they are: printable
+// ASCII other than the quote and the backslash. Bytes from 0x80 start UTF-8
+// sequences, which are checked.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json, so the event is always valid JSON.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if plainByte[s[i]] {
+			i++
+			continue
+		}
+		if c := s[i]; c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			start = i + 1
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
