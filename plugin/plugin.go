@@ -6,6 +6,12 @@
 package plugin
 
 import (
+	// The amplitude output.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/amplitude"
+	// The currents_avro scanner, for Braze's Avro storage exports.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/avroscan"
 	// The currents_to_amplitude Bloblang method.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	// The prometheus metrics exporter.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/prometheus"
 )

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// Reasons an event fails for good. They label the failure metrics and start
+// the error text a dead-letter route receives ("amplitude: <reason>: ...").
+const (
+	ReasonInvalidJSON      = "invalid_json"
+	ReasonMissingID        = "missing_id"
+	ReasonInvalidID        = "invalid_id"
+	ReasonInvalidTime      = "invalid_time"
+	ReasonMissingEventType = "missing_event_type"
+	ReasonTooLarge         = "too_large"
+	ReasonInvalidField     = "invalid_field"     // Amplitude's events_with_invalid_fields
+	ReasonMissingField     = "missing_field"     // events_with_missing_fields
+	ReasonInvalidIDLength  = "invalid_id_length" // events_with_invalid_id_lengths
+	ReasonSilenced         = "silenced_device"   // silenced_events
+	ReasonRejected         = "rejected"          // a 400 naming no event, narrowed down to this one
+	ReasonDailyQuota       = "daily_quota"
+	ReasonRateLimited      = "device_rate_limited"
+)
+
+// EventError is the permanent failure of one event.
+type EventError struct {
+	Reason string
+	Detail string
+}
+
+func (e *EventError) Error() string { return "amplitude: " + e.Reason + ": " + e.Detail }
+
+func eventError(reason, format string, args ...any) *EventError {
+	return &EventError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Event is an Amplitude event that passed Inspect.
+type Event struct {
+	Raw      []byte
+	DeviceID string
+	UserID   string
+}
+
+// minMillis is the smallest `time` taken as milliseconds (March 1973): a
+// UNIX time in seconds is far below it.
+const minMillis = 100_000_000_000
+
+// Inspect makes Amplitude's checks on one event before any byte is sent, so
+// a bad event fails alone instead of costing a request. maxBytes is the
+// largest event a request can carry.
+func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
+	if len(raw) > maxBytes {
+		return Event{}, eventError(ReasonTooLarge, "event of %d bytes; a request carries at most %d", len(raw), maxBytes)
+	}
+	if len(raw) == 0 || !utf8.Valid(raw) {
+		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object in UTF-8")
+	}
+	doc := unsafe.String(&raw[0], len(raw))
+	if !gjson.Valid(doc) {
+		return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
+	}
+	root := gjson.Parse(doc)
+	if !root.IsObject() {
+		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object")
+	}
+	var userID, deviceID, eventType, tm gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "user_id":
+			userID = v
+		case "device_id":
+			deviceID = v
+		case "event_type":
+			eventType = v
+		case "time":
+			tm = v
+		}
+		return true
+	})
+	if eventType.Type != gjson.String || eventType.Str == "" {
+		return Event{}, eventError(ReasonMissingEventType, "event_type must be a non-empty string")
+	}
+	ev := Event{Raw: raw}
+	var err *EventError
+	if ev.UserID, err = checkID("user_id", userID, minIDLength); err != nil {
+		return Event{}, err
+	}
+	if ev.DeviceID, err = checkID("device_id", deviceID, minIDLength); err != nil {
+		return Event{}, err
+	}
+	if ev.UserID == "" && ev.DeviceID == "" {
+		return Event{}, eventError(ReasonMissingID, "neither user_id nor device_id is set")
+	}
+	if tm.Exists() {
+		ms, perr := strconv.ParseInt(tm.Raw, 10, 64)
+		if tm.Type != gjson.Number || perr != nil || ms < minMillis {
+			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", tm.Raw)
+		}
+	}
+	// Copies: the ids outlive raw's string view in the limiter's keys.
+	ev.UserID, ev.DeviceID = strings.Clone(ev.UserID), strings.Clone(ev.DeviceID)
+	return ev, nil
+}
+
+// checkID returns the id, "" when absent, or why Amplitude would refuse it.
+func checkID(field string, v gjson.Result, minLength int) (string, *EventError) {
+	switch v.Type {
+	case gjson.Null:
+		return "", nil
+	case gjson.String:
+	default:
+		return "", eventError(ReasonInvalidID, "%s must be a string", field)
+	}
+	if Blocklisted(v.Str) {
+		return "", eventError(ReasonInvalidID, "%s %q is on Amplitude's list of invalid ids", field, v.Str)
+	}
+	if n := utf8.RuneCountInString(v.Str); n < minLength {
+		return "", eventError(ReasonInvalidID, "%s %q is shorter than min_id_length %d", field, v.Str, minLength)
+	}
+	return v.Str, nil
+}
+
+// blocklist holds the id values Amplitude rejects, lower-cased.
+var blocklist = map[string]bool{
+	"anonymous": true, "nil": true, "none": true, "null": true, "n/a": true, "na": true,
+	"undefined": true, "unknown": true, "": true, "0": true, "-1": true, "{}": true,
+	"00000000-0000-0000-0000-000000000000": true, "lmy47d": true,
+}
+
+// Blocklisted reports whether Amplitude refuses id as a user_id or device_id.
+func Blocklisted(id string) bool {
+	if len(id) > len("00000000-0000-0000-0000-000000000000") {
+		return false // skip lower-casing the common, long ids
+	}
+	return blocklist[strings.ToLower(id)]
+}

@@ -1,0 +1,242 @@
+package amplitude
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
+	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+)
+
+// delivery carries one batch through to the end: every event accepted by
+// Amplitude or failed with a reason. Events wait here, never in the
+// dispatcher, so a held event delays only its own batch.
+type delivery struct {
+	o       *output
+	events  []api.Event
+	failed  []error
+	state   []eventState
+	pending []int // events to hand to the dispatcher, by index
+	results chan result
+
+	transient, config backoff
+}
+
+type eventState struct {
+	notBefore time.Time // a backoff or the send time the limiter gave
+	scheduled bool      // the limiter has charged the event for notBefore
+	holdStart time.Time // when limits first held the event: max_hold bounds the total
+}
+
+func newDelivery(o *output, batch service.MessageBatch) *delivery {
+	d := &delivery{
+		o:         o,
+		events:    make([]api.Event, len(batch)),
+		failed:    make([]error, len(batch)),
+		state:     make([]eventState, len(batch)),
+		pending:   make([]int, 0, len(batch)),
+		results:   make(chan result, len(batch)),
+		transient: backoff{cfg: o.retry},
+		config:    backoff{cfg: o.configRetry},
+	}
+	for i, msg := range batch {
+		raw, err := msg.AsBytes()
+		if err != nil {
+			d.fail(i, &api.EventError{Reason: api.ReasonInvalidJSON, Detail: err.Error()})
+			continue
+		}
+		ev, evErr := api.Inspect(raw, o.minIDLength, o.maxEventBytes)
+		if evErr != nil {
+			d.fail(i, evErr)
+			continue
+		}
+		d.events[i] = ev
+		d.pending = append(d.pending, i)
+	}
+	return d
+}
+
+func (d *delivery) fail(i int, err *api.EventError) {
+	d.failed[i] = err
+	d.o.metrics.eventsFailed.Incr(1, err.Reason)
+}
+
+// run hands events to the dispatcher as the limits allow, applies the
+// verdicts, and waits for the next verdict or the next scheduled event.
+func (d *delivery) run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	outstanding := 0
+	for len(d.pending) > 0 || outstanding > 0 {
+		var wakeC <-chan time.Time
+		if len(d.pending) > 0 {
+			now := d.o.now()
+			ready, wake := d.admit(now)
+			if len(ready) > 0 {
+				d.submit(ready)
+				outstanding += len(ready)
+			}
+			if len(d.pending) > 0 {
+				timer.Reset(wake.Sub(now))
+				wakeC = timer.C
+			}
+		}
+		if outstanding == 0 && len(d.pending) == 0 {
+			break
+		}
+		select {
+		case r := <-d.results:
+			outstanding--
+			d.apply(r)
+		case <-wakeC:
+		case <-ctx.Done():
+			d.release()
+			return fmt.Errorf("%w: %w", errShutdown, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// admit takes from pending the events that may go now, fails those that
+// cannot go within max_hold, and says when the next one may go.
+func (d *delivery) admit(now time.Time) (ready []int, wake time.Time) {
+	o := d.o
+	still := d.pending[:0]
+	later := func(i int) {
+		still = append(still, i)
+		if at := d.state[i].notBefore; wake.IsZero() || at.Before(wake) {
+			wake = at
+		}
+	}
+	for _, i := range d.pending {
+		st := &d.state[i]
+		if now.Before(st.notBefore) {
+			later(i)
+			continue
+		}
+		if st.scheduled {
+			st.scheduled = false
+			ready = append(ready, i)
+			continue
+		}
+		holdStart := st.holdStart
+		if holdStart.IsZero() {
+			holdStart = now
+		}
+		ev := &d.events[i]
+		dec := o.limiter.Schedule(now, ev.DeviceID, ev.UserID, holdStart.Add(o.maxHold), !o.holdDaily)
+		switch {
+		case !dec.Allowed:
+			d.release1(i)
+			d.fail(i, d.limitError(i, dec))
+		case !dec.At.After(now):
+			d.release1(i)
+			ready = append(ready, i)
+		default:
+			if st.holdStart.IsZero() {
+				st.holdStart = now
+				o.metrics.held(1)
+			}
+			st.notBefore, st.scheduled = dec.At, true
+			later(i)
+		}
+	}
+	d.pending = still
+	return ready, wake
+}
+
+func (d *delivery) limitError(i int, dec limiter.Decision) *api.EventError {
+	reason, what := api.ReasonRateLimited, fmt.Sprintf("would wait past max_hold %s", d.o.maxHold)
+	if dec.Reason == limiter.DailyQuota {
+		reason, what = api.ReasonDailyQuota, "has reached its daily quota"
+	}
+	id := d.events[i].DeviceID
+	if dec.Kind == limiter.User {
+		id = d.events[i].UserID
+	}
+	return &api.EventError{Reason: reason, Detail: fmt.Sprintf("%s %q %s (%s)", dec.Kind, id, what, dec.Reason)}
+}
+
+// release1 ends an event's hold, recording how long it was.
+func (d *delivery) release1(i int) {
+	if st := &d.state[i]; !st.holdStart.IsZero() {
+		d.o.metrics.holdTime.Timing(d.o.now().Sub(st.holdStart).Nanoseconds())
+		d.o.metrics.held(-1)
+		st.holdStart = time.Time{}
+	}
+}
+
+// release ends every hold, on shutdown.
+func (d *delivery) release() {
+	for _, i := range d.pending {
+		d.release1(i)
+	}
+}
+
+func (d *delivery) submit(ready []int) {
+	jobs := make([]job, len(ready))
+	for k, i := range ready {
+		jobs[k] = job{ev: &d.events[i], idx: i, to: d.results}
+	}
+	d.o.dispatcher.submit(jobs)
+}
+
+func (d *delivery) apply(r result) {
+	o := d.o
+	switch r.v.kind {
+	case accepted:
+		o.metrics.eventsSent.Incr(1)
+		d.transient.reset()
+		d.config.reset()
+		return
+	case failed:
+		d.fail(r.idx, r.v.err)
+		return
+	case retryLater:
+		d.state[r.idx].notBefore = o.now().Add(d.transient.next())
+	case configFault:
+		d.state[r.idx].notBefore = o.now().Add(d.config.next())
+	}
+	o.metrics.retries.Incr(1, r.v.reason)
+	d.pending = append(d.pending, r.idx)
+}
+
+func (d *delivery) batchError(batch service.MessageBatch) error {
+	var bErr *service.BatchError
+	for i, err := range d.failed {
+		if err == nil {
+			continue
+		}
+		if bErr == nil {
+			bErr = service.NewBatchError(batch, errors.New("amplitude: some events failed for good; see each event's error"))
+		}
+		bErr.Failed(i, err)
+	}
+	if bErr == nil {
+		return nil
+	}
+	return bErr
+}
+
+// backoff is jittered exponential backoff without an end.
+type backoff struct {
+	cfg  backoffConfig
+	wait time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.wait == 0 {
+		b.wait = b.cfg.initial
+	} else if b.wait = 2 * b.wait; b.wait > b.cfg.max {
+		b.wait = b.cfg.max
+	}
+	// Jitter over the upper half, so many batches do not retry in step.
+	return b.wait/2 + rand.N(b.wait/2+1)
+}
+
+func (b *backoff) reset() { b.wait = 0 }

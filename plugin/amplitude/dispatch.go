@@ -1,0 +1,220 @@
+package amplitude
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
+	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+)
+
+// dispatcher packs the events that batches hand it into requests and sends
+// them. Events of concurrent batches share requests, so small batches (a
+// Braze body is 100 events) still fill requests up to the API's limits;
+// under light load a request leaves as soon as a sender is free, so nothing
+// lingers.
+type dispatcher struct {
+	o          *output
+	ctx        context.Context // ends with the output
+	maxSenders int
+
+	mu      sync.Mutex
+	queue   []job
+	senders int
+}
+
+// job is one event of a batch waiting for its verdict.
+type job struct {
+	ev  *api.Event
+	idx int           // the event's index in its batch
+	to  chan<- result // the batch's results, with room for every event
+}
+
+type result struct {
+	idx int
+	v   verdict
+}
+
+func (j job) done(v verdict) { j.to <- result{j.idx, v} }
+
+type verdictKind int
+
+const (
+	accepted    verdictKind = iota
+	failed                  // for good: err
+	retryNow                // resend at once (the request failed for others' sake)
+	retryLater              // transient failure: back off
+	configFault             // Amplitude refuses the key or the request: back off slowly
+)
+
+type verdict struct {
+	kind   verdictKind
+	err    *api.EventError
+	reason string // why a retry, for metrics and logs
+}
+
+func newDispatcher(ctx context.Context, o *output, maxSenders int) *dispatcher {
+	return &dispatcher{o: o, ctx: ctx, maxSenders: maxSenders}
+}
+
+// submit queues jobs and starts a sender if one is free.
+func (d *dispatcher) submit(jobs []job) {
+	d.mu.Lock()
+	d.queue = append(d.queue, jobs...)
+	start := d.senders < d.maxSenders
+	if start {
+		d.senders++
+	}
+	d.mu.Unlock()
+	if start {
+		go d.sendLoop()
+	}
+}
+
+// sendLoop sends requests while the queue has events.
+func (d *dispatcher) sendLoop() {
+	var body []byte
+	for {
+		key, keyErr := d.o.keys.get()
+		env := d.o.envelope(key)
+		d.mu.Lock()
+		n := d.take(env)
+		if n == 0 {
+			d.senders--
+			d.mu.Unlock()
+			return
+		}
+		jobs := append([]job(nil), d.queue[:n]...)
+		d.queue = d.queue[n:]
+		d.mu.Unlock()
+		if keyErr != nil {
+			d.o.configFault(keyErr.Error())
+			settle(jobs, verdict{kind: configFault, reason: "config_fault"})
+			continue
+		}
+		body = d.send(env, jobs, body)
+	}
+}
+
+// take counts the queued jobs that fit one request.
+func (d *dispatcher) take(env api.Envelope) int {
+	fill := env.NewFill()
+	for n, j := range d.queue {
+		if !fill.Add(len(j.ev.Raw)) {
+			return n
+		}
+	}
+	return len(d.queue)
+}
+
+// send posts one request and settles its jobs; 413s and unexplained 400s
+// are split in halves until the culprit stands alone.
+func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
+	o := d.o
+	body = env.Append(body[:0], func(yield func([]byte) bool) {
+		for _, j := range jobs {
+			if !yield(j.ev.Raw) {
+				return
+			}
+		}
+	})
+	start := time.Now()
+	status, answer, err := o.sender.post(d.ctx, body)
+	o.metrics.requestLatency.Timing(time.Since(start).Nanoseconds())
+	o.metrics.requestBytes.Incr(int64(len(body)))
+	o.metrics.requestEvents.Incr(int64(len(jobs)))
+	if err != nil {
+		o.metrics.requests.Incr(1, "error")
+		o.log.Debugf("Amplitude request failed, retrying: %v", err)
+		settle(jobs, verdict{kind: retryLater, reason: "connection"})
+		return body
+	}
+	o.metrics.requests.Incr(1, strconv.Itoa(status))
+	outcome, r := api.Classify(status, answer)
+	switch outcome {
+	case api.Accepted:
+		o.metrics.configFault.Set(0)
+		settle(jobs, verdict{kind: accepted})
+	case api.EventsRejected:
+		rejected := r.RejectedEvents()
+		for k, j := range jobs {
+			if err, ok := rejected[k]; ok {
+				j.done(verdict{kind: failed, err: err})
+			} else {
+				j.done(verdict{kind: retryNow, reason: "events_rejected"})
+			}
+		}
+	case api.ConfigFault:
+		cause := "missing field " + r.MissingField
+		if r.MissingField == "" {
+			cause = "invalid API key" // never the key itself, which Amplitude echoes
+		}
+		o.configFault(cause)
+		settle(jobs, verdict{kind: configFault, reason: "config_fault"})
+	case api.Unexplained, api.TooLarge:
+		if len(jobs) == 1 {
+			reason := api.ReasonTooLarge
+			if outcome == api.Unexplained {
+				reason = api.ReasonRejected
+			}
+			jobs[0].done(verdict{kind: failed, err: &api.EventError{Reason: reason,
+				Detail: fmt.Sprintf("Amplitude answered %d %q to this event alone", status, r.Error)}})
+			return body
+		}
+		o.metrics.retries.Incr(int64(len(jobs)), "split_"+outcome.String())
+		half := len(jobs) / 2
+		body = d.send(env, jobs[:half], body)
+		body = d.send(env, jobs[half:], body)
+	case api.Throttled:
+		d.throttled(jobs, r)
+	default:
+		o.log.Debugf("Amplitude answered %d, retrying", status)
+		settle(jobs, verdict{kind: retryLater, reason: "status_" + strconv.Itoa(status)})
+	}
+	return body
+}
+
+// throttled pauses the ids a 429 names, so their events wait in the
+// limiter while every other event goes again at once.
+func (d *dispatcher) throttled(jobs []job, r *api.Response) {
+	o := d.o
+	now := o.now()
+	until := now.Add(o.throttlePause)
+	var named []string
+	pause := func(kind limiter.Kind, ids map[string]float64) {
+		for id := range ids {
+			o.limiter.Pause(now, kind, id, until)
+			named = append(named, kind.String()+" "+id)
+		}
+		o.metrics.throttledIDs.Incr(int64(len(ids)), kind.String())
+	}
+	pause(limiter.Device, r.ThrottledDevices)
+	pause(limiter.User, r.ThrottledUsers)
+	if len(named) > 0 {
+		o.throttledLog.note(now, named...)
+	}
+	for _, j := range jobs {
+		_, dev := r.ExceededDailyQuotaDevices[j.ev.DeviceID]
+		_, usr := r.ExceededDailyQuotaUsers[j.ev.UserID]
+		switch {
+		case !(dev && j.ev.DeviceID != "") && !(usr && j.ev.UserID != ""):
+			j.done(verdict{kind: retryNow, reason: "throttled"})
+		case !o.holdDaily:
+			j.done(verdict{kind: failed, err: &api.EventError{Reason: api.ReasonDailyQuota, Detail: "Amplitude reports the device or user over its daily quota"}})
+		default:
+			// Amplitude counts the quota in hours: look again in one.
+			o.limiter.Pause(now, limiter.Device, j.ev.DeviceID, now.Add(time.Hour))
+			o.limiter.Pause(now, limiter.User, j.ev.UserID, now.Add(time.Hour))
+			j.done(verdict{kind: retryNow, reason: "daily_quota"})
+		}
+	}
+}
+
+func settle(jobs []job, v verdict) {
+	for _, j := range jobs {
+		j.done(v)
+	}
+}

@@ -1,0 +1,439 @@
+// Package amplitude is the `amplitude` batch output: it packs events into
+// Amplitude HTTP V2 or Batch requests, sends them, acts on every kind of
+// answer, and keeps each device_id and user_id within Amplitude's limits.
+package amplitude
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
+	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+)
+
+const (
+	fieldAPIKey          = "api_key"
+	fieldAPIKeyFile      = "api_key_file"
+	fieldRegion          = "region"
+	fieldEndpoint        = "endpoint"
+	fieldAPI             = "api"
+	fieldMinIDLength     = "min_id_length"
+	fieldGzip            = "gzip"
+	fieldTimeout         = "timeout"
+	fieldTLS             = "tls"
+	fieldRetry           = "retry"
+	fieldConfigRetry     = "config_fault_retry"
+	fieldInitialInterval = "initial_interval"
+	fieldMaxInterval     = "max_interval"
+	fieldThrottlePause   = "throttle_pause"
+	fieldDailyQuota      = "daily_quota_policy"
+	fieldLimits          = "limits"
+	fieldLimitsEnabled   = "enabled"
+	fieldRate            = "rate"
+	fieldBurst           = "burst"
+	fieldQuota           = "daily_quota"
+	fieldMaxHold         = "max_hold"
+	fieldMaxTrackedIDs   = "max_tracked_ids"
+	fieldLogInterval     = "log_interval"
+	fieldRequestsFlight  = "max_requests_in_flight"
+)
+
+func init() {
+	err := service.RegisterBatchOutput("amplitude", outputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			o, err := newOutput(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			// No batching here: a batcher merges transactions and then
+			// reports one error for each whole transaction, so a fallback
+			// would dead-letter events Amplitude accepted. Batch upstream.
+			inFlight, err := conf.FieldMaxInFlight()
+			return o, service.BatchPolicy{}, inFlight, err
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+func outputSpec() *service.ConfigSpec {
+	backoffFields := func(name, initial, max, desc string) *service.ConfigField {
+		return service.NewObjectField(name,
+			service.NewDurationField(fieldInitialInterval).Default(initial).Description("The first wait."),
+			service.NewDurationField(fieldMaxInterval).Default(max).Description("The longest wait; waits double up to it, with jitter."),
+		).Description(desc).Advanced()
+	}
+	return service.NewConfigSpec().
+		Stable().
+		Categories("Services").
+		Summary("Sends Amplitude events (for example from `currents_to_amplitude`) to Amplitude's HTTP V2 or Batch API.").
+		Description(`Each message is one Amplitude event as JSON. Events are checked as Amplitude would check them before any byte is sent, packed into requests of at most 2000 events within the API's byte limit, and sent. Every answer is acted on event by event:
+
+- 200: the events are acknowledged.
+- 400 naming events (invalid or missing fields, id lengths, silenced devices): exactly those events fail, the others are sent again at once.
+- 400 about the API key or a missing field: a configuration fault. Nothing is dropped or nacked: the events are held and retried with `+"`config_fault_retry`"+` backoff, an error is logged once per `+"`log_interval`"+` and the `+"`amplitude_config_fault`"+` gauge is 1, until the key works again (`+"`api_key_file`"+` is re-read when it changes).
+- 413: the request is split in two and retried; an event too large alone fails.
+- 429: the throttled device and user ids are paused for `+"`throttle_pause`"+`, the other events are sent again at once.
+- 5xx, timeouts, refused or reset connections: retried with jittered exponential backoff inside the output, for as long as it takes; they never reach the input as failures.
+
+Per-device limits are enforced before sending (see `+"`limits`"+`): an id over its rate waits on its own while every other id keeps flowing.
+
+The output sends the batches it receives and has no batching of its own: batch upstream, with the input's batching policy or the `+"`batched`"+` input (2000 events and 1s are good values). Batching at the output would merge transactions, and Benthos then reports a failure per transaction instead of per event.
+
+An event fails for good only with a reason, in an error of the form `+"`amplitude: <reason>: <detail>`"+` that a `+"`fallback`"+` output receives in the `+"`fallback_error`"+` metadata. Reasons: `+strings.Join(failureReasons, ", ")+`.`).
+		Fields(
+			service.NewStringField(fieldAPIKey).Secret().Default("").
+				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. Exclusive with `api_key_file`."),
+			service.NewStringField(fieldAPIKeyFile).Default("").
+				Description("A file holding the API key, read again when it changes: rotate the key without a restart."),
+			service.NewStringEnumField(fieldRegion, "us", "eu").Default("us").
+				Description("Amplitude's data region: `us` (api2.amplitude.com) or `eu` (api.eu.amplitude.com)."),
+			service.NewStringField(fieldEndpoint).Default("").
+				Description("A full URL overriding the region's endpoint, for the local emulator or a proxy.").
+				Example("http://127.0.0.1:8080/2/httpapi"),
+			service.NewStringEnumField(fieldAPI, "http_v2", "batch").Default("http_v2").
+				Description("`http_v2` (requests under 1 MB, 30 events/s per id) or `batch` (20 MB, 1000 events/s per id, for backfills)."),
+			service.NewIntField(fieldMinIDLength).Default(5).
+				Description("Amplitude's `min_id_length` option: shorter user and device ids are refused. Sent with every request."),
+			service.NewBoolField(fieldGzip).Default(false).
+				Description("Compress request bodies with gzip. Limits apply to the uncompressed body."),
+			service.NewDurationField(fieldTimeout).Default("30s").
+				Description("The time a request may take, answer included; a timeout is retried."),
+			service.NewTLSToggledField(fieldTLS),
+			backoffFields(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
+			backoffFields(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
+			service.NewDurationField(fieldThrottlePause).Default("").
+				Description("How long ids named by a 429 wait. Empty: 30s for `http_v2`, 15s for `batch`, as Amplitude asks.").Advanced(),
+			service.NewStringEnumField(fieldDailyQuota, "fail", "hold").Default("fail").
+				Description("Events of an id over its daily quota: `fail` with reason `daily_quota`, or `hold` them (up to `limits.max_hold`) until the rolling 24 hours allow them."),
+			service.NewObjectField(fieldLimits,
+				service.NewBoolField(fieldLimitsEnabled).Default(true).
+					Description("Enforce per-id rates and the daily quota before sending. Pauses from 429s apply either way."),
+				service.NewFloatField(fieldRate).Default(0).
+					Description("Events per second per device_id and per user_id. 0: 25 for `http_v2` (under Amplitude's 30 with margin), 900 for `batch`."),
+				service.NewIntField(fieldBurst).Default(0).
+					Description("Events an id that was quiet may send at once. 0: 3 for `http_v2`, 1000 for `batch`."),
+				service.NewIntField(fieldQuota).Default(api.DailyQuota).
+					Description("Events per id per rolling 24 hours. 0 turns the check off."),
+				service.NewDurationField(fieldMaxHold).Default("10s").
+					Description("The longest an event waits for its ids' limits. Past it, the event fails with reason `device_rate_limited` (or `daily_quota`)."),
+				service.NewIntField(fieldMaxTrackedIDs).Default(2_000_000).
+					Description("Ids the limiter keeps state for (about 50 bytes each). At the cap, the id whose state expires soonest is forgotten."),
+			).Description("Per-id limits enforced before sending, so one hot device never delays the others nor costs a whole request a 429.").Advanced(),
+			service.NewDurationField(fieldLogInterval).Default("1m").
+				Description("Recurring conditions (throttled ids, configuration faults) are logged at most once per interval.").Advanced(),
+			service.NewOutputMaxInFlightField().Default(256).
+				Description("Batches in the output at once. Events of concurrent batches share requests, and an event held by the limits keeps its batch here, so leave plenty of room: a batch costs only its messages' memory."),
+			service.NewIntField(fieldRequestsFlight).Default(8).
+				Description("Requests to Amplitude at once. Under load, events queue and requests fill up to the API's limits; under light load a request leaves as soon as a sender is free.").Advanced(),
+		).
+		LintRule(`root = if this.api_key.or("") == "" && this.api_key_file.or("") == "" { "one of api_key and api_key_file must be set" }`).
+		Example("Braze Currents to Amplitude", "The Custom HTTP connector's bodies, mapped and sent; events that fail go to a file with their reason.", `
+input:
+  http_server:
+    path: /currents  # each body is one batch of up to 100 events
+pipeline:
+  processors:
+    - mapping: root = this.events
+    - unarchive:
+        format: json_array
+    - mapping: |
+        root = content().currents_to_amplitude()
+        root = if root == null { deleted() }
+output:
+  fallback:
+    - amplitude:
+        api_key: ${AMPLITUDE_API_KEY}
+    - file:
+        path: ./dead-letter.jsonl
+        codec: lines
+      processors:
+        - mapping: 'root = {"error": meta("fallback_error"), "event": this}'
+`)
+}
+
+var failureReasons = []string{
+	api.ReasonInvalidJSON, api.ReasonMissingEventType, api.ReasonMissingID, api.ReasonInvalidID, api.ReasonInvalidTime,
+	api.ReasonTooLarge, api.ReasonInvalidField, api.ReasonMissingField, api.ReasonInvalidIDLength, api.ReasonSilenced,
+	api.ReasonRejected, api.ReasonDailyQuota, api.ReasonRateLimited,
+}
+
+// output is the amplitude output. WriteBatch may run concurrently.
+type output struct {
+	kind          api.Kind
+	minIDLength   int
+	maxEventBytes int
+	keys          *keySource
+	sender        *sender
+	dispatcher    *dispatcher
+	limiter       *limiter.Limiter
+	limitsOn      bool
+	holdDaily     bool
+	maxHold       time.Duration
+	throttlePause time.Duration
+	retry         backoffConfig
+	configRetry   backoffConfig
+
+	log          *service.Logger
+	metrics      *outputMetrics
+	throttledLog *intervalLog
+	faultLog     *intervalLog
+
+	now func() time.Time
+
+	stop     context.CancelFunc // ends requests and the metrics loop
+	stopOnce sync.Once
+	stopped  sync.WaitGroup
+}
+
+type backoffConfig struct{ initial, max time.Duration }
+
+func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, error) {
+	o := &output{
+		log:     mgr.Logger(),
+		metrics: newOutputMetrics(mgr.Metrics()),
+		now:     time.Now,
+	}
+	apiName, err := conf.FieldString(fieldAPI)
+	if err != nil {
+		return nil, err
+	}
+	if o.kind, err = api.ParseKind(apiName); err != nil {
+		return nil, err
+	}
+	literal, err := conf.FieldString(fieldAPIKey)
+	if err != nil {
+		return nil, err
+	}
+	keyFile, err := conf.FieldString(fieldAPIKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if o.keys, err = newKeySource(literal, keyFile, o.now); err != nil {
+		return nil, err
+	}
+	target, err := endpointURL(conf, o.kind)
+	if err != nil {
+		return nil, err
+	}
+	if o.minIDLength, err = conf.FieldInt(fieldMinIDLength); err != nil {
+		return nil, err
+	}
+	if o.minIDLength < 1 {
+		return nil, fmt.Errorf("%s: must be at least 1", fieldMinIDLength)
+	}
+	useGzip, err := conf.FieldBool(fieldGzip)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := conf.FieldDuration(fieldTimeout)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, tlsOn, err := conf.FieldTLSToggled(fieldTLS)
+	if err != nil {
+		return nil, err
+	}
+	if !tlsOn {
+		tlsConf = nil
+	}
+	senders, err := conf.FieldInt(fieldRequestsFlight)
+	if err != nil {
+		return nil, err
+	}
+	if senders < 1 {
+		return nil, fmt.Errorf("%s: must be at least 1", fieldRequestsFlight)
+	}
+	o.sender = newSender(target, useGzip, timeout, tlsConf, senders)
+	// Room for any API key a rotation may bring, so an event checked now
+	// still fits a request later.
+	o.maxEventBytes = o.envelope("").MaxEventBytes() - maxKeyBytes
+	if o.retry, err = backoffField(conf, fieldRetry); err != nil {
+		return nil, err
+	}
+	if o.configRetry, err = backoffField(conf, fieldConfigRetry); err != nil {
+		return nil, err
+	}
+	if o.throttlePause, err = optionalDuration(conf, fieldThrottlePause, o.kind.ThrottlePause()); err != nil {
+		return nil, err
+	}
+	policy, err := conf.FieldString(fieldDailyQuota)
+	if err != nil {
+		return nil, err
+	}
+	o.holdDaily = policy == "hold"
+	if err := o.setLimits(conf.Namespace(fieldLimits)); err != nil {
+		return nil, err
+	}
+	interval, err := conf.FieldDuration(fieldLogInterval)
+	if err != nil {
+		return nil, err
+	}
+	o.throttledLog = &intervalLog{interval: interval, log: func(n int, ids string) {
+		o.log.Warnf("Amplitude throttled %d ids since the last report (paused for %s): %s", n, o.throttlePause, ids)
+	}}
+	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stop = cancel
+	o.dispatcher = newDispatcher(ctx, o, senders)
+	o.stopped.Add(1)
+	go o.observeLimiter(ctx)
+	return o, nil
+}
+
+// maxKeyBytes bounds the API key's share of a request.
+const maxKeyBytes = 256
+
+func (o *output) envelope(key string) api.Envelope {
+	return api.NewEnvelope(o.kind, key, o.minIDLength)
+}
+
+// configFault records that Amplitude refuses the requests for a reason
+// only a person can fix.
+func (o *output) configFault(cause string) {
+	o.metrics.configFault.Set(1)
+	o.faultLog.note(o.now(), cause)
+}
+
+func (o *output) setLimits(conf *service.ParsedConfig) error {
+	cfg := limiter.HTTPV2Config()
+	if o.kind == api.Batch {
+		cfg = limiter.BatchConfig()
+	}
+	var err error
+	if o.limitsOn, err = conf.FieldBool(fieldLimitsEnabled); err != nil {
+		return err
+	}
+	rate, err := conf.FieldFloat(fieldRate)
+	if err != nil {
+		return err
+	}
+	burst, err := conf.FieldInt(fieldBurst)
+	if err != nil {
+		return err
+	}
+	quota, err := conf.FieldInt(fieldQuota)
+	if err != nil {
+		return err
+	}
+	if o.maxHold, err = conf.FieldDuration(fieldMaxHold); err != nil {
+		return err
+	}
+	if cfg.MaxTrackedIDs, err = conf.FieldInt(fieldMaxTrackedIDs); err != nil {
+		return err
+	}
+	if rate > 0 {
+		cfg.Rate = rate
+	}
+	if burst > 0 {
+		cfg.Burst = burst
+	}
+	cfg.DailyQuota = int64(quota)
+	if !o.limitsOn {
+		// Only the pause ledger remains: no rate, no quota.
+		cfg.Rate, cfg.Burst, cfg.DailyQuota = 1e9, math.MaxInt32, 0
+	}
+	o.limiter, err = limiter.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fieldLimits, err)
+	}
+	return nil
+}
+
+func endpointURL(conf *service.ParsedConfig, kind api.Kind) (string, error) {
+	endpoint, err := conf.FieldString(fieldEndpoint)
+	if err != nil {
+		return "", err
+	}
+	if endpoint == "" {
+		region, err := conf.FieldString(fieldRegion)
+		if err != nil {
+			return "", err
+		}
+		base, err := api.BaseURL(region)
+		return base + kind.Path(), err
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
+	}
+	return endpoint, nil
+}
+
+func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error) {
+	var b backoffConfig
+	var err error
+	if b.initial, err = conf.FieldDuration(name, fieldInitialInterval); err != nil {
+		return b, err
+	}
+	if b.max, err = conf.FieldDuration(name, fieldMaxInterval); err != nil {
+		return b, err
+	}
+	if b.initial <= 0 || b.max < b.initial {
+		return b, fmt.Errorf("%s: need 0 < %s <= %s", name, fieldInitialInterval, fieldMaxInterval)
+	}
+	return b, nil
+}
+
+func optionalDuration(conf *service.ParsedConfig, name string, def time.Duration) (time.Duration, error) {
+	s, err := conf.FieldString(name)
+	if err != nil || s == "" {
+		return def, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration", name, s)
+	}
+	return d, nil
+}
+
+func (o *output) Connect(context.Context) error { return nil }
+
+// WriteBatch returns once every event is accepted by Amplitude or has failed
+// for good; failures come back per event in a *service.BatchError. Only a
+// cancelled context (shutdown) returns a plain error, so that the whole batch
+// is delivered again later: insert_id makes the repeats harmless.
+func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	d := newDelivery(o, batch)
+	if err := d.run(ctx); err != nil {
+		return err
+	}
+	return d.batchError(batch)
+}
+
+// Close runs once the host has no batch left in WriteBatch, or has given
+// up on them at its shutdown timeout.
+func (o *output) Close(context.Context) error {
+	o.stopOnce.Do(o.stop)
+	o.stopped.Wait()
+	o.sender.close()
+	return nil
+}
+
+// observeLimiter refreshes the limiter gauges.
+func (o *output) observeLimiter(ctx context.Context) {
+	defer o.stopped.Done()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			o.metrics.observeLimiter(o.limiter.Stats(o.now()))
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// errShutdown wraps the context's error so the host's logs say why.
+var errShutdown = errors.New("amplitude: shutting down with events not yet delivered; they will be delivered again")
