@@ -4,13 +4,14 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test lint demo fuzz clean
+.PHONY: all build test lint demo fuzz soak clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/connect-amplitude ./cmd/connect-amplitude
 	$(GO) build -o $(BIN)/currents-gen ./cmd/currents-gen
+	$(GO) build -o $(BIN)/amplitude-emulator ./cmd/amplitude-emulator
 
 # The test command of README.md, and what CI runs.
 test: lint
@@ -18,7 +19,12 @@ test: lint
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+	  if [ -n "$$out" ]; then echo "not gofmt-# The output's soak test at full size: 100,000 events, faults and throttling.
+SOAK_EVENTS ?= 100000
+soak:
+	SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test ./plugin/amplitude/ -run TestSoak -count 1 -v -timeout 30m
+
+clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # Sample Currents events through the pipeline (see README.md).
@@ -29,6 +35,11 @@ demo: build
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./plugin/mapping/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
+
+# The output's soak test at full size: 100,000 events, faults and throttling.
+SOAK_EVENTS ?= 100000
+soak:
+	SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test ./plugin/amplitude/ -run TestSoak -count 1 -v -timeout 30m
 
 clean:
 	rm -rf $(BIN) out

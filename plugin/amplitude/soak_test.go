@@ -43,7 +43,7 @@ func TestSoakLosesAndDuplicatesNothing(t *testing.T) {
 		"mapping: |\n  root = content().currents_to_amplitude()\n  root = if root == null { deleted() }")
 
 	cfg := currentsgen.DefaultConfig()
-	cfg.Users, cfg.HotDevices, cfg.HotShare = n/4, 3, 0.01
+	cfg.Users, cfg.HotDevices, cfg.HotShare = n/4, 3, 0.05
 	gen, err := currentsgen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
