@@ -19,12 +19,7 @@ test: lint
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	  if [ -n "$$out" ]; then echo "not gofmt-# The output's soak test at full size: 100,000 events, faults and throttling.
-SOAK_EVENTS ?= 100000
-soak:
-	SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test ./plugin/amplitude/ -run TestSoak -count 1 -v -timeout 30m
-
-clean:"; echo "$$out"; exit 1; fi
+	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # Sample Currents events through the pipeline (see README.md).
