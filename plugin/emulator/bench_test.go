@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -170,55 +169,4 @@ func benchLoopback(b *testing.B, zip bool) {
 	elapsed := time.Since(start).Seconds()
 	b.ReportMetric(float64(b.N)/elapsed, "requests/s")
 	b.ReportMetric(float64(b.N*events)/elapsed, "events/s")
-}
-
-var (
-	loadURL     = flag.String("load-url", "", "base URL of a running amplitude-emulator that TestLoad sends to; empty skips TestLoad")
-	loadEvents  = flag.Int("load-events", 1_000_000, "events TestLoad sends, in Batch requests of 2000")
-	loadClients = flag.Int("load-clients", 4, "concurrent TestLoad clients")
-)
-
-// TestLoad sends -load-events realistic events to a running emulator, e.g. the
-// command, and reports requests/s and events/s:
-//
-//	go test ./plugin/emulator/ -run TestLoad -v -args -load-url http://127.0.0.1:8765
-func TestLoad(t *testing.T) {
-	if *loadURL == "" {
-		t.Skip("no -load-url")
-	}
-	const events = 2000
-	requests := *loadEvents / events
-	var seq, sent atomic.Uint64
-	seq.Store(uint64(time.Now().UnixNano())) // new insert_ids and ids on every run
-	errs := make(chan error, *loadClients)
-	start := time.Now()
-	for range *loadClients {
-		go func() {
-			bb := newBenchBody(events)
-			for sent.Add(1) <= uint64(requests) {
-				bb.stamp(seq.Add(1))
-				resp, err := http.Post(*loadURL+pathBatch, "application/json", bytes.NewReader(bb.body))
-				if err != nil {
-					errs <- err
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					errs <- fmt.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range *loadClients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	elapsed := time.Since(start)
-	t.Logf("%d requests of %d events (%d bytes) in %v: %.1f requests/s, %.0f events/s",
-		requests, events, len(newBenchBody(events).body), elapsed.Round(time.Millisecond),
-		float64(requests)/elapsed.Seconds(), float64(requests*events)/elapsed.Seconds())
 }
