@@ -10,6 +10,10 @@ import (
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/amplitude"
 	// The currents_avro scanner, for Braze's Avro storage exports.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/avroscan"
+	// The braze_currents input, for Braze's Custom HTTP connector.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazehttp"
+	// The currents_jsonl scanner, for files of Currents events and Braze bodies.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 	// The currents_to_amplitude Bloblang method.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 	// The prometheus metrics exporter.
