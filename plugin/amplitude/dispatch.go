@@ -3,6 +3,7 @@ package amplitude
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,6 +25,8 @@ type dispatcher struct {
 	mu      sync.Mutex
 	queue   []job
 	senders int
+
+	bodies sync.Pool // *[]byte request bodies, up to 20 MB each: reused, not regrown
 }
 
 // job is one event of a batch waiting for its verdict.
@@ -76,12 +79,16 @@ func (d *dispatcher) submit(jobs []job) {
 
 // sendLoop sends requests while the queue has events.
 func (d *dispatcher) sendLoop() {
-	var body []byte
+	body, _ := d.bodies.Get().(*[]byte)
+	if body == nil {
+		body = new([]byte)
+	}
+	defer d.bodies.Put(body)
 	for {
 		key, keyErr := d.o.keys.get()
 		env := d.o.envelope(key)
 		d.mu.Lock()
-		n := d.take(env)
+		n, size := d.take(env)
 		if n == 0 {
 			d.senders--
 			d.mu.Unlock()
@@ -95,19 +102,19 @@ func (d *dispatcher) sendLoop() {
 			settle(jobs, verdict{kind: configFault, reason: "config_fault"})
 			continue
 		}
-		body = d.send(env, jobs, body)
+		*body = d.send(env, jobs, slices.Grow((*body)[:0], size))
 	}
 }
 
-// take counts the queued jobs that fit one request.
-func (d *dispatcher) take(env api.Envelope) int {
+// take counts the queued jobs that fit one request, and the request's size.
+func (d *dispatcher) take(env api.Envelope) (n, size int) {
 	fill := env.NewFill()
 	for n, j := range d.queue {
 		if !fill.Add(len(j.ev.Raw)) {
-			return n
+			return n, fill.Bytes()
 		}
 	}
-	return len(d.queue)
+	return len(d.queue), fill.Bytes()
 }
 
 // send posts one request and settles its jobs; 413s and unexplained 400s

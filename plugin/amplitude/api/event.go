@@ -40,7 +40,8 @@ func eventError(reason, format string, args ...any) *EventError {
 	return &EventError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Event is an Amplitude event that passed Inspect.
+// Event is an Amplitude event that passed Inspect. Its ids are views of Raw,
+// which must therefore not change while they are in use.
 type Event struct {
 	Raw      []byte
 	DeviceID string
@@ -103,8 +104,6 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", tm.Raw)
 		}
 	}
-	// Copies: the ids outlive raw's string view in the limiter's keys.
-	ev.UserID, ev.DeviceID = strings.Clone(ev.UserID), strings.Clone(ev.DeviceID)
 	return ev, nil
 }
 

@@ -53,6 +53,9 @@ func (f *Fill) Add(n int) bool {
 	return true
 }
 
+// Bytes is the size of the request body so far.
+func (f *Fill) Bytes() int { return f.bytes }
+
 // Append writes a request body holding events to dst.
 func (e Envelope) Append(dst []byte, events iter.Seq[[]byte]) []byte {
 	dst = append(dst, e.prefix...)
