@@ -12,6 +12,7 @@ type slidingCounter struct {
 	total     map[uint64]int64   // sum of the ring, so a lookup is one map access
 	newest    int64              // slot number of the latest time seen
 	peak      int                // largest len(total) since it was last rebuilt
+	slotHint  int                // ids in the last slot filled: a new slot map starts that big, not regrown
 }
 
 func newSlidingCounter(window time.Duration, slots int) *slidingCounter {
@@ -37,7 +38,7 @@ func (c *slidingCounter) add(key uint64, n int64, now time.Time) {
 	c.advance(now)
 	slot := &c.ring[c.newest%int64(len(c.ring))]
 	if *slot == nil {
-		*slot = make(map[uint64]int64)
+		*slot = make(map[uint64]int64, c.slotHint)
 	}
 	(*slot)[key] += n
 	c.total[key] += n
@@ -58,6 +59,7 @@ func (c *slidingCounter) advance(now time.Time) {
 		c.newest = slot
 		return
 	}
+	c.slotHint = len(c.ring[c.newest%int64(len(c.ring))])
 	for c.newest < slot {
 		c.newest++
 		i := c.newest % int64(len(c.ring))
