@@ -1,6 +1,7 @@
 package amplitude
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
@@ -225,4 +228,32 @@ func TestARefusedConnectionIsRetriedUntilAmplitudeAnswers(t *testing.T) {
 	emu := <-started
 	defer emu.Close()
 	expectOutcomes(t, emu, p, sent, nil)
+}
+
+// Stopping the stream while Amplitude is down ends within the shutdown
+// deadline and acknowledges nothing that was not delivered: the input keeps
+// the events to deliver them again.
+func TestShutdownWhileAmplitudeIsDownAcknowledgesNothing(t *testing.T) {
+	emu := startEmulator(t, emulator.Config{Faults: emulator.Faults{ErrorRate: 1, ErrorCodes: []int{503}}})
+	p := startPipeline(t, emu.URL, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	acked := make(chan error, 1)
+	go func() { acked <- p.produce(ctx, service.MessageBatch{service.NewMessage(event("down-1", "user-down-1", "device-down-1"))}) }()
+	for emu.Stats().Requests[503] < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	p.stop()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
+	// The host leaves an unfinished transaction unanswered: the producer
+	// gives up waiting, as an input's caller would time out.
+	cancel()
+	if err := <-acked; err == nil {
+		t.Error("the batch was acknowledged though Amplitude never took it")
+	}
+	if failures := p.capture.snapshot(); len(failures) != 0 {
+		t.Errorf("shutdown dead-lettered events: %v", failures)
+	}
 }
