@@ -238,7 +238,9 @@ func TestShutdownWhileAmplitudeIsDownAcknowledgesNothing(t *testing.T) {
 	p := startPipeline(t, emu.URL, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	acked := make(chan error, 1)
-	go func() { acked <- p.produce(ctx, service.MessageBatch{service.NewMessage(event("down-1", "user-down-1", "device-down-1"))}) }()
+	go func() {
+		acked <- p.produce(ctx, service.MessageBatch{service.NewMessage(event("down-1", "user-down-1", "device-down-1"))})
+	}()
 	for emu.Stats().Requests[503] < 3 {
 		time.Sleep(10 * time.Millisecond)
 	}
