@@ -1,7 +1,7 @@
 // Package mapping turns Braze Currents events into Amplitude HTTP API events,
 // reproducing Braze's own Amplitude export. It has two paths that produce the
-// same event: MapRaw reads JSON bytes with gjson and writes JSON bytes (the
-// fast path), MapObject works on an already parsed event.
+// same event: MapRaw reads JSON bytes in one validating pass and writes JSON
+// bytes (the fast path), MapObject works on an already parsed event.
 package mapping
 
 import (
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -43,6 +44,59 @@ type plan struct {
 	eventType     string // the Amplitude event_type, when not custom
 	eventTypeJSON []byte
 	row           tableRow
+	// consumes marks the property roles kept out of event_properties under
+	// their own name for this type, so neither path decides it per property.
+	consumes [numRoles]bool
+}
+
+// role says what the mapping may do with a property besides copying it to
+// event_properties.
+type role uint8
+
+const (
+	plain         role = iota
+	roleCustom         // custom_properties: flattened with a prefix
+	rolePurchase       // purchase_properties: flattened with a prefix
+	roleName           // names custom events
+	roleProductID      // top-level productId
+	rolePrice          // top-level price and revenue
+	roleTimeMS         // overrides time
+	roleAdID           // top-level adid / idfa
+	roleAdIDType
+	roleCurrency
+	roleDevice // the first of len(deviceFields) roles, in their order
+	numRoles   = roleDevice + role(len(deviceFields))
+)
+
+// roleOf classifies a property by its name.
+func roleOf(key string) role {
+	switch key {
+	case "custom_properties":
+		return roleCustom
+	case "purchase_properties":
+		return rolePurchase
+	case "name":
+		return roleName
+	case "product_id":
+		return roleProductID
+	case "price":
+		return rolePrice
+	case "time_ms":
+		return roleTimeMS
+	case "ad_id":
+		return roleAdID
+	case "ad_id_type":
+		return roleAdIDType
+	case "currency":
+		return roleCurrency
+	case "platform": // deviceFields, in their order
+		return roleDevice
+	case "os_version":
+		return roleDevice + 1
+	case "device_model":
+		return roleDevice + 2
+	}
+	return plain
 }
 
 // New compiles the options against the built-in event table.
@@ -90,6 +144,11 @@ func (m *Mapper) buildPlan(eventType string) *plan {
 		custom:   canonical == customEventType,
 		row:      row,
 	}
+	p.consumes[roleCustom] = true
+	p.consumes[rolePurchase] = true
+	p.consumes[roleName] = p.custom
+	p.consumes[roleProductID] = row.productID
+	p.consumes[rolePrice] = row.price
 	if p.custom {
 		return p
 	}
@@ -114,6 +173,9 @@ func (m *Mapper) planFor(eventType string) *plan {
 	if p, ok := m.unknown.Load(eventType); ok {
 		return p.(*plan)
 	}
+	// The raw path's eventType points into the caller's event, which the
+	// cache must neither keep alive nor see change.
+	eventType = strings.Clone(eventType)
 	p := m.buildPlan(eventType)
 	if m.unknownCount.Add(1) <= maxCachedUnknownTypes {
 		m.unknown.Store(eventType, p)

@@ -274,3 +274,67 @@ func TestGlobMatch(t *testing.T) {
 		}
 	}
 }
+
+// Escapes in names and values are read as encoding/json reads them (lone
+// surrogates become U+FFFD), so hashes and error texts match the object path.
+func TestEscapedStringsReadLikeTheObjectPath(t *testing.T) {
+	event := `{"event_type":"users.messages.email.Op\u0065n","id":"ev-\ud800\u0041","t\u0069me":1,
+		"user":{"external_user_\u0069d":"user-1"},"properties":{"email_address":"a\ud800\u0041@example.com"}}`
+	out, err := mapWith(t, withOpts(func(o *Options) { o.PII = PIIHash }), event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectField(t, out, "event_type", "[Appboy] Email Open")
+	expectField(t, out, "insert_id", "ev-\uFFFDA")
+	expectField(t, out, "user_id", "user-1")
+	expectField(t, out, "time", json.Number("1000"))
+	expectField(t, out["event_properties"].(map[string]any), "email_address", sha("a\uFFFDA@example.com"))
+
+	_, err = mapWith(t, DefaultOptions(), strings.Replace(event, `"t\u0069me":1`, `"t\u0069me":"1"`, 1))
+	if want := "currents event \"ev-\uFFFDA\": field time: expected a positive UNIX time in seconds"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+func TestTooDeeplyNestedEventsAreNotJSON(t *testing.T) {
+	nested := func(depth int) string {
+		return `{"event_type":"users.messages.email.Open","id":"ev-1","time":1,"user":{"external_user_id":"user-1"},
+			"properties":{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}`
+	}
+	// The event object and properties are two levels already.
+	if _, err := mapWith(t, DefaultOptions(), nested(maxDepth-2)); err != nil {
+		t.Errorf("at the limit: %v", err)
+	}
+	_, err := mapWith(t, DefaultOptions(), nested(maxDepth-1))
+	if want := `currents event (no id): not valid JSON`; err == nil || err.Error() != want {
+		t.Errorf("past the limit: got %v, want %s", err, want)
+	}
+}
+
+func TestCachedUnknownTypesDoNotAliasTheCallersEvent(t *testing.T) {
+	m, err := New(withOpts(func(o *Options) { o.Profile = ProfileCurrents }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := []byte(`{"event_type":"users.new.Thing","id":"ev-1","time":1,"user":{"external_user_id":"u"}}`)
+	if _, err := m.MapRaw(nil, event); err != nil {
+		t.Fatal(err)
+	}
+	clear(event) // the caller reuses its buffer
+	var cached []string
+	m.unknown.Range(func(k, v any) bool {
+		cached = append(cached, k.(string), v.(*plan).eventType)
+		return true
+	})
+	if strings.Join(cached, " ") != "users.new.Thing users.new.Thing" {
+		t.Errorf("cached type and name: %q", cached)
+	}
+}
+
+func TestDeviceFieldsHaveTheirRoles(t *testing.T) {
+	for i, f := range deviceFields {
+		if got := roleOf(f); got != roleDevice+role(i) {
+			t.Errorf("%s: role %d, want %d", f, got, roleDevice+role(i))
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 )
@@ -15,7 +18,7 @@ func init() {
 		Category("Object & Maps").
 		Description(`Turns a Braze Currents event (the Custom HTTP connector's event shape, or a record of the currents_avro scanner) into the Amplitude HTTP API event that Braze's own Amplitude export would send: `+"`[Appboy] ...`"+` event names, `+"`insert_id`"+` = the Currents id, `+"`time`"+` in milliseconds, `+"`user_id`"+` = external_user_id, properties in `+"`event_properties`"+` with custom and purchase properties prefixed.
 
-On raw bytes (`+"`content().currents_to_amplitude()`"+`) the event is read with gjson and the result is JSON bytes, with no Bloblang JSON round trip: use this form for volume. On an object (`+"`this.currents_to_amplitude()`"+`) the result is an object. Both give the same event.
+On raw bytes (`+"`content().currents_to_amplitude()`"+`) the event is read in one validating pass and the result is JSON bytes, with no Bloblang JSON round trip: use this form for volume. On an object (`+"`this.currents_to_amplitude()`"+`) the result is an object. Both give the same event.
 
 An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`.`).
 		Param(bloblang.NewStringParam("profile").Default(ProfileBraze).
@@ -66,9 +69,10 @@ func (m *Mapper) Method(v any) (any, error) {
 	var err error
 	switch t := v.(type) {
 	case []byte:
-		out, err = m.MapRaw(make([]byte, 0, len(t)+len(t)/4), t)
+		// No copy: the event is only read, as in MapRaw.
+		out, err = m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(t), len(t)))
 	case string:
-		out, err = m.MapRaw(make([]byte, 0, len(t)+len(t)/4), []byte(t))
+		out, err = m.mapToOwnedBytes(t)
 	default:
 		out, err = m.MapObject(v)
 	}
@@ -79,6 +83,31 @@ func (m *Mapper) Method(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// scratch holds the buffers events are mapped into before mapToOwnedBytes
+// copies them out. A buffer grown by an outsized event is dropped rather than
+// pooled, so the pool's memory stays bounded.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledScratch = 64 << 10
+
+// mapToOwnedBytes maps an event into a pooled buffer and returns a copy of
+// exactly the output's size: the message owns the result from then on, so it
+// cannot share memory with the pool, and a right-sized copy costs less than
+// guessing the size up front (the output is usually smaller than the event).
+func (m *Mapper) mapToOwnedBytes(event string) ([]byte, error) {
+	buf := scratch.Get().(*[]byte)
+	out, err := m.mapString((*buf)[:0], event)
+	var owned []byte
+	if err == nil {
+		owned = bytes.Clone(out)
+	}
+	if cap(out) <= maxPooledScratch {
+		*buf = out[:0]
+		scratch.Put(buf)
+	}
+	return owned, err
 }
 
 func optionsFromParams(args *bloblang.ParsedParams) (Options, error) {

@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,13 +27,14 @@ func runMapping(t *testing.T, mapping string, in []byte) (*service.Message, erro
 	return service.NewMessage(in).BloblangQuery(exec)
 }
 
-func TestMethodOnBytesAndOnObjectsGivesTheSameEvent(t *testing.T) {
+func TestMethodOnBytesStringsAndObjectsGivesTheSameEvent(t *testing.T) {
 	for _, s := range samples.CustomHTTP(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			fromBytes, errBytes := runMapping(t, `root = content().currents_to_amplitude()`, s.Data)
+			fromString, errString := runMapping(t, `root = content().string().currents_to_amplitude()`, s.Data)
 			fromObject, errObject := runMapping(t, `root = this.currents_to_amplitude()`, s.Data)
-			if (errBytes == nil) != (errObject == nil) {
-				t.Fatalf("bytes error %v, object error %v", errBytes, errObject)
+			if (errBytes == nil) != (errObject == nil) || fmt.Sprint(errBytes) != fmt.Sprint(errString) {
+				t.Fatalf("bytes error %v, string error %v, object error %v", errBytes, errString, errObject)
 			}
 			if errBytes != nil {
 				if !strings.Contains(errBytes.Error(), `field user`) || errBytes.Error() != errObject.Error() {
@@ -40,11 +43,43 @@ func TestMethodOnBytesAndOnObjectsGivesTheSameEvent(t *testing.T) {
 				return
 			}
 			b, _ := fromBytes.AsBytes()
+			if fs, _ := fromString.AsBytes(); !bytes.Equal(b, fs) {
+				t.Errorf("bytes path %s\nstring path %s", b, fs)
+			}
 			o, _ := fromObject.AsBytes()
 			if !reflect.DeepEqual(decode(t, b), decode(t, o)) {
 				t.Errorf("bytes path %s\nobject path %s", b, o)
 			}
 		})
+	}
+}
+
+// The bytes the method returns belong to the message: mapping more events,
+// which reuses the pooled scratch buffer, must leave them as they were.
+func TestMethodResultsAreNotReusedByLaterCalls(t *testing.T) {
+	m, err := New(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results, want [][]byte
+	for _, s := range samples.CustomHTTP(t) {
+		expected, err := m.MapRaw(nil, s.Data)
+		if err != nil {
+			continue
+		}
+		got, err := m.Method(s.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results, want = append(results, got.([]byte)), append(want, expected)
+	}
+	if len(results) < 2 {
+		t.Fatal("need at least two mapped samples")
+	}
+	for i := range results {
+		if !bytes.Equal(results[i], want[i]) {
+			t.Errorf("result %d changed after later calls:\n got %s\nwant %s", i, results[i], want[i])
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func (m *Mapper) MapObject(event any) (map[string]any, error) {
 		eventProperties["timezone"] = tz
 	}
 	for k, v := range props {
-		if m.consumed(p, k) {
+		if p.consumes[roleOf(k)] {
 			continue
 		}
 		if m.pii[k] {
@@ -79,22 +79,6 @@ func (m *Mapper) MapObject(event any) (map[string]any, error) {
 	}
 	m.addTopLevel(out, p, props)
 	return out, nil
-}
-
-// consumed reports whether a property is kept out of event_properties under
-// its own name (see captureRaw).
-func (m *Mapper) consumed(p *plan, key string) bool {
-	switch key {
-	case "custom_properties", "purchase_properties":
-		return true
-	case "name":
-		return p.custom
-	case "product_id":
-		return p.row.productID
-	case "price":
-		return p.row.price
-	}
-	return false
 }
 
 // maskPII hashes or drops a PII value, as appendProperty does.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/tidwall/gjson"
 )
 
 // MapRaw appends the Amplitude event for the Currents event JSON in event to
@@ -16,11 +14,25 @@ import (
 // options leave out, and a *FieldError for events that cannot be mapped; dst
 // is returned unchanged in both cases.
 func (m *Mapper) MapRaw(dst, event []byte) ([]byte, error) {
-	out, err := m.mapRaw(dst, event)
+	// No copy: the event is only read, and every string kept past this call
+	// is copied into dst or cloned.
+	return m.mapString(dst, unsafe.String(unsafe.SliceData(event), len(event)))
+}
+
+// mapString is MapRaw on the event's text.
+func (m *Mapper) mapString(dst []byte, doc string) ([]byte, error) {
+	if doc == "" {
+		return dst, &FieldError{Problem: "empty message, expected a JSON object"}
+	}
+	if !utf8.ValidString(doc) {
+		// Amplitude would reject the whole request over one bad byte.
+		doc = replaceInvalidUTF8(doc)
+	}
+	out, err := m.mapRaw(dst, doc)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			// The id points into event, which the caller may reuse.
+			// The id may point into the event, which the caller may reuse.
 			fe.EventID = strings.Clone(fe.EventID)
 		}
 		return dst, err
@@ -28,230 +40,240 @@ func (m *Mapper) MapRaw(dst, event []byte) ([]byte, error) {
 	return out, nil
 }
 
-// rawProperties is what the properties loop captures besides writing.
-type rawProperties struct {
-	timeMS, name, productID, price, custom, purchase gjson.Result
-	adID, adIDType, currency                         gjson.Result
-	device                                           [len(deviceFields)]gjson.Result
+// rawEvent is what one pass over a Currents event finds besides the
+// properties themselves.
+type rawEvent struct {
+	id, eventType, time, user, properties jsonValue
+	externalUserID, deviceID, timezone    jsonValue
+	captured                              [numRoles]jsonValue // the last property of each role
 }
 
-func (m *Mapper) mapRaw(dst, event []byte) ([]byte, error) {
-	if len(event) == 0 {
-		return dst, &FieldError{Problem: "empty message, expected a JSON object"}
-	}
-	if !utf8.Valid(event) {
-		// Amplitude would reject the whole request over one bad byte.
-		event = replaceInvalidUTF8(event)
-	}
-	// No copy: every string kept past this call is copied into dst or cloned.
-	doc := unsafe.String(&event[0], len(event))
-	if !gjson.Valid(doc) {
-		return dst, &FieldError{Problem: "not valid JSON"}
-	}
-	root := gjson.Parse(doc)
-	if !root.IsObject() {
-		return dst, &FieldError{Problem: "not a JSON object"}
-	}
+// property is kept until the event type, which may come after the
+// properties, says which ones to write.
+type property struct {
+	key  string // as written, quotes included
+	val  jsonValue
+	role role
+	pii  bool
+}
 
-	var id, eventType, tm, user, props, external, device, timezone gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "id":
-			id = v
-		case "event_type":
-			eventType = v
-		case "time":
-			tm = v
-		case "user":
-			user = v
-		case "properties":
-			props = v
-		}
-		return true
-	})
-	if user.IsObject() {
-		user.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "external_user_id":
-				external = v
-			case "device_id":
-				device = v
-			case "timezone":
-				timezone = v
-			}
-			return true
-		})
+// propertiesOnStack covers the events Braze documents (at most 29
+// properties) without allocating; bigger events grow the slice on the heap.
+const propertiesOnStack = 32
+
+func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
+	// The properties travel by value rather than in rawEvent: Go's escape
+	// analysis counts a store through a pointer as a heap store, which would
+	// move buf to the heap.
+	var buf [propertiesOnStack]property
+	var ev rawEvent
+	props, err := m.scanEvent(doc, &ev, buf[:0])
+	if err != nil {
+		return dst, err
 	}
 	h := head{
-		id: valueOf(id), eventType: valueOf(eventType), time: valueOf(tm),
-		user: valueOf(user), properties: valueOf(props),
-		externalUserID: valueOf(external), deviceID: valueOf(device),
+		id: ev.id.value(), eventType: ev.eventType.value(), time: ev.time.value(),
+		user: ev.user.value(), properties: ev.properties.value(),
+		externalUserID: ev.externalUserID.value(), deviceID: ev.deviceID.value(),
 	}
 	p, ms, err := m.checkHead(&h)
 	if err != nil {
 		return dst, err
 	}
-
-	start := len(dst)
-	dst = append(dst, `{"event_properties":{`...)
-	n := 0
-	if timezone.Exists() {
-		dst = appendMember(dst, &n, `"timezone"`, timezone.Raw)
-	}
-	var c rawProperties
-	props.ForEach(func(k, v gjson.Result) bool {
-		if m.captureRaw(p, &c, k.Str, v) {
-			return true
-		}
-		dst = m.appendProperty(dst, &n, k, v)
-		return true
-	})
-	ms, err = checkCaptured(p, id.Str, ms, &captured{
-		timeMS: valueOf(c.timeMS), name: valueOf(c.name), productID: valueOf(c.productID),
-		price: valueOf(c.price), custom: valueOf(c.custom), purchase: valueOf(c.purchase),
+	c := &ev.captured
+	ms, err = checkCaptured(p, h.id.text, ms, &captured{
+		timeMS: c[roleTimeMS].value(), name: c[roleName].value(), productID: c[roleProductID].value(),
+		price: c[rolePrice].value(), custom: c[roleCustom].value(), purchase: c[rolePurchase].value(),
 	})
 	if err != nil {
-		return dst[:start], err
+		return dst, err
 	}
-	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c.custom)
-	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c.purchase)
+
+	dst = append(dst, `{"event_properties":{`...)
+	n := 0
+	if ev.timezone.kind != absent {
+		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.raw)
+	}
+	for i := range props {
+		if pr := &props[i]; !p.consumes[pr.role] {
+			dst = m.appendProperty(dst, &n, pr)
+		}
+	}
+	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
+	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c[rolePurchase])
 	dst = append(dst, `},"event_type":`...)
-	switch {
+	switch name := c[roleName].raw; {
 	case !p.custom:
 		dst = append(dst, p.eventTypeJSON...)
 	case m.opts.Profile == ProfileCurrents:
-		dst = append(dst, c.name.Raw...)
+		dst = append(dst, name...)
 	default:
 		dst = append(dst, '"')
 		dst = append(dst, m.customEventTypePrefix...)
-		dst = append(dst, c.name.Raw[1:]...)
+		dst = append(dst, name[1:]...)
 	}
 	dst = append(dst, `,"insert_id":`...)
-	dst = append(dst, id.Raw...)
+	dst = append(dst, ev.id.raw...)
 	dst = append(dst, `,"library":"`+Library+`","time":`...)
 	dst = strconv.AppendInt(dst, ms, 10)
 	if h.externalUserID.text != "" {
 		dst = append(dst, `,"user_id":`...)
-		dst = append(dst, external.Raw...)
+		dst = append(dst, ev.externalUserID.raw...)
 	}
 	if h.deviceID.text != "" {
 		dst = append(dst, `,"device_id":`...)
-		dst = append(dst, device.Raw...)
+		dst = append(dst, ev.deviceID.raw...)
 	}
-	dst = m.appendTopLevel(dst, p, &c)
+	dst = m.appendTopLevel(dst, p, c)
 	return append(dst, '}'), nil
 }
 
-// captureRaw records the properties the top level or the flattening needs,
-// and reports whether the property is consumed (kept out of event_properties
-// under its own name).
-func (m *Mapper) captureRaw(p *plan, c *rawProperties, key string, v gjson.Result) bool {
-	switch key {
-	case "custom_properties":
-		c.custom = v
-		return true
-	case "purchase_properties":
-		c.purchase = v
-		return true
-	case "name":
-		c.name = v
-		return p.custom
-	case "product_id":
-		c.productID = v
-		return p.row.productID
-	case "price":
-		c.price = v
-		return p.row.price
-	case "time_ms":
-		c.timeMS = v
-	case "ad_id":
-		c.adID = v
-	case "ad_id_type":
-		c.adIDType = v
-	case "currency":
-		c.currency = v
-	case deviceFields[0]:
-		c.device[0] = v
-	case deviceFields[1]:
-		c.device[1] = v
-	case deviceFields[2]:
-		c.device[2] = v
+// scanEvent validates the whole document while it collects the event's
+// fields. Like encoding/json, it lets the last of duplicate keys win.
+func (m *Mapper) scanEvent(doc string, ev *rawEvent, props []property) ([]property, error) {
+	sc := scanner{s: doc}
+	if sc.peek() != '{' {
+		sc.value()
+		if sc.end(); sc.bad {
+			return props, &FieldError{Problem: "not valid JSON"}
+		}
+		return props, &FieldError{Problem: "not a JSON object"}
 	}
-	return false
+	for it := sc.object(); it.next(&sc); {
+		switch it.name() {
+		case "id":
+			ev.id = sc.value()
+		case "event_type":
+			ev.eventType = sc.value()
+		case "time":
+			ev.time = sc.value()
+		case "user":
+			scanUser(&sc, ev)
+		case "properties":
+			props = m.scanProperties(&sc, ev, props[:0])
+		default:
+			sc.value()
+		}
+	}
+	if sc.end(); sc.bad {
+		return props, &FieldError{Problem: "not valid JSON"}
+	}
+	return props, nil
+}
+
+func scanUser(sc *scanner, ev *rawEvent) {
+	ev.externalUserID, ev.deviceID, ev.timezone = jsonValue{}, jsonValue{}, jsonValue{}
+	if sc.peek() != '{' {
+		ev.user = sc.value()
+		return
+	}
+	start := sc.i
+	for it := sc.object(); it.next(sc); {
+		switch it.name() {
+		case "external_user_id":
+			ev.externalUserID = sc.value()
+		case "device_id":
+			ev.deviceID = sc.value()
+		case "timezone":
+			ev.timezone = sc.value()
+		default:
+			sc.value()
+		}
+	}
+	ev.user = jsonValue{raw: sc.s[start:sc.i], kind: obj}
+}
+
+func (m *Mapper) scanProperties(sc *scanner, ev *rawEvent, props []property) []property {
+	ev.captured = [numRoles]jsonValue{}
+	if sc.peek() != '{' {
+		ev.properties = sc.value()
+		return props
+	}
+	start := sc.i
+	for it := sc.object(); it.next(sc); {
+		name := it.name()
+		v, r := sc.value(), roleOf(name)
+		ev.captured[r] = v
+		props = append(props, property{key: it.key.raw, val: v, role: r, pii: m.pii != nil && m.pii[name]})
+	}
+	ev.properties = jsonValue{raw: sc.s[start:sc.i], kind: obj}
+	return props
 }
 
 // appendProperty writes one event property, hashing or dropping PII.
-func (m *Mapper) appendProperty(dst []byte, n *int, k, v gjson.Result) []byte {
-	if m.pii == nil || !m.pii[k.Str] {
-		return appendMember(dst, n, k.Raw, v.Raw)
+func (m *Mapper) appendProperty(dst []byte, n *int, pr *property) []byte {
+	if !pr.pii {
+		return appendMember(dst, n, pr.key, pr.val.raw)
 	}
 	if m.opts.PII == PIIDrop {
 		return dst
 	}
-	switch v.Type {
-	case gjson.String:
-		return appendHash(appendMember(dst, n, k.Raw, ""), v.Str)
-	case gjson.Number:
-		return appendHash(appendMember(dst, n, k.Raw, ""), v.Raw)
-	case gjson.Null:
-		return appendMember(dst, n, k.Raw, v.Raw)
+	switch pr.val.kind {
+	case str, num:
+		return appendHash(appendMember(dst, n, pr.key, ""), pr.val.text())
+	case null:
+		return appendMember(dst, n, pr.key, pr.val.raw)
 	}
 	return dst // booleans, objects and arrays cannot be hashed meaningfully
 }
 
 // appendTopLevel writes the Amplitude fields that come from properties.
-func (m *Mapper) appendTopLevel(dst []byte, p *plan, c *rawProperties) []byte {
-	if p.row.adIDs && c.adID.Type == gjson.String && c.adID.Str != "" {
-		if field := adIDField(c.adIDType.Str); field != "" && c.adIDType.Type == gjson.String {
+func (m *Mapper) appendTopLevel(dst []byte, p *plan, c *[numRoles]jsonValue) []byte {
+	if adID := c[roleAdID]; p.row.adIDs && nonEmptyString(adID) {
+		if field := adIDField(c[roleAdIDType].text()); field != "" {
 			switch {
 			case !m.pii["ad_id"]:
-				dst = appendField(dst, field, c.adID.Raw)
+				dst = appendField(dst, field, adID.raw)
 			case m.opts.PII == PIIHash:
-				dst = appendHash(appendField(dst, field, ""), c.adID.Str)
+				dst = appendHash(appendField(dst, field, ""), adID.text())
 			}
 		}
 	}
-	if p.row.productID && c.productID.Type == gjson.String && c.productID.Str != "" {
-		dst = appendField(dst, "productId", c.productID.Raw)
+	if p.row.productID && nonEmptyString(c[roleProductID]) {
+		dst = appendField(dst, "productId", c[roleProductID].raw)
 	}
-	hasPrice := p.row.price && c.price.Type == gjson.Number
+	price := c[rolePrice]
+	hasPrice := p.row.price && price.kind == num
 	if hasPrice {
-		dst = appendField(dst, "price", c.price.Raw)
+		dst = appendField(dst, "price", price.raw)
 	}
 	if m.opts.DeviceFields {
 		for i, f := range deviceFields {
-			if c.device[i].Type == gjson.String && c.device[i].Str != "" {
-				dst = appendField(dst, f, c.device[i].Raw)
+			if v := c[roleDevice+role(i)]; nonEmptyString(v) {
+				dst = appendField(dst, f, v.raw)
 			}
 		}
 	}
 	if m.opts.Revenue && hasPrice {
-		dst = appendField(dst, "revenue", c.price.Raw)
+		dst = appendField(dst, "revenue", price.raw)
 		dst = append(dst, `,"quantity":1,"revenueType":"purchase"`...)
-		if c.currency.Type == gjson.String && c.currency.Str != "" {
-			dst = appendField(dst, "currency", c.currency.Raw)
+		if nonEmptyString(c[roleCurrency]) {
+			dst = appendField(dst, "currency", c[roleCurrency].raw)
 		}
 	}
 	return dst
 }
 
+// nonEmptyString needs no unescaping: any escape decodes to a character.
+func nonEmptyString(v jsonValue) bool { return v.kind == str && len(v.raw) > 2 }
+
 // appendPrefixed flattens an object of custom or purchase properties.
-func appendPrefixed(dst []byte, n *int, prefix string, obj gjson.Result) []byte {
-	if !obj.IsObject() {
+func appendPrefixed(dst []byte, n *int, prefix string, object jsonValue) []byte {
+	if object.kind != obj {
 		return dst
 	}
-	obj.ForEach(func(k, v gjson.Result) bool {
+	sc := scanner{s: object.raw} // validated with the event
+	for it := sc.object(); it.next(&sc); {
 		if *n > 0 {
 			dst = append(dst, ',')
 		}
 		*n++
 		dst = append(dst, '"')
 		dst = append(dst, prefix...)
-		dst = append(dst, k.Raw[1:]...)
+		dst = append(dst, it.key.raw[1:]...)
 		dst = append(dst, ':')
-		dst = append(dst, v.Raw...)
-		return true
-	})
+		dst = append(dst, sc.value().raw...)
+	}
 	return dst
 }
 
@@ -276,35 +298,17 @@ func appendField(dst []byte, name, raw string) []byte {
 
 // replaceInvalidUTF8 turns each invalid byte into U+FFFD, as encoding/json
 // does when Benthos parses the same bytes for the object path.
-func replaceInvalidUTF8(b []byte) []byte {
-	out := make([]byte, 0, len(b)+16)
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
+func replaceInvalidUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
 		if r == utf8.RuneError && size == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
+			b.WriteRune(utf8.RuneError)
 		} else {
-			out = append(out, b[:size]...)
+			b.WriteString(s[:size])
 		}
-		b = b[size:]
+		s = s[size:]
 	}
-	return out
-}
-
-func valueOf(r gjson.Result) value {
-	switch r.Type {
-	case gjson.String:
-		return value{kind: str, text: r.Str}
-	case gjson.Number:
-		return value{kind: num, text: r.Raw}
-	case gjson.Null:
-		if r.Exists() {
-			return value{kind: null}
-		}
-		return value{kind: absent}
-	case gjson.JSON:
-		if r.IsObject() {
-			return value{kind: obj}
-		}
-	}
-	return value{kind: other}
+	return b.String()
 }
