@@ -1,6 +1,7 @@
 package avroscan
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -15,9 +17,13 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
-const benchRecords = 100_000
+const (
+	benchRecords  = 100_000   // in memory, for the per-record benchmarks
+	streamRecords = 1_000_000 // on disk, for the stream benchmark
+)
 
 // emailOpenSample returns the writer schema and the record of Braze's
 // users.messages.email.Open sample.
@@ -42,19 +48,20 @@ func emailOpenSample(b testing.TB) (avro.Schema, map[string]any) {
 	return dec.Schema(), sample
 }
 
-// emailOpenFile writes benchRecords copies of the email.Open sample, with
-// distinct ids and times, in hamba's default blocks of 100 records.
-func emailOpenFile(b testing.TB) []byte {
+// writeEmailOpens writes n copies of the email.Open sample to w, with
+// distinct ids and times and 50,000 distinct users, in hamba's default
+// blocks of 100 records and Braze's codec (none).
+func writeEmailOpens(b testing.TB, w io.Writer, n int) {
 	b.Helper()
 	schema, sample := emailOpenSample(b)
-	var buf bytes.Buffer
-	enc, err := ocf.NewEncoderWithSchema(schema, &buf)
+	enc, err := ocf.NewEncoderWithSchema(schema, w)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range benchRecords {
+	for i := range n {
 		sample["id"] = fmt.Sprintf("f47ac10b-58cc-4372-a567-%012d", i)
 		sample["time"] = 1700000000 + i
+		sample["external_user_id"] = fmt.Sprintf("user-%06d", i%50_000)
 		if err := enc.Encode(sample); err != nil {
 			b.Fatal(err)
 		}
@@ -62,13 +69,18 @@ func emailOpenFile(b testing.TB) []byte {
 	if err := enc.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func emailOpenFile(b testing.TB) []byte {
+	b.Helper()
+	var buf bytes.Buffer
+	writeEmailOpens(b, &buf, benchRecords)
 	return buf.Bytes()
 }
 
-// BenchmarkScannerEmailOpen measures the scanner alone, one op per record:
-// container framing, decoding, normalising and message creation.
-func BenchmarkScannerEmailOpen(b *testing.B) {
-	data := emailOpenFile(b)
+// benchScan runs the scanner over data again and again until it has emitted
+// b.N records, calling each on every record.
+func benchScan(b *testing.B, data []byte, each func(raw []byte)) {
 	c := newCreator(b, `{}`)
 	ctx := context.Background()
 	noAck := func(context.Context, error) error { return nil }
@@ -91,10 +103,35 @@ func BenchmarkScannerEmailOpen(b *testing.B) {
 		} else if err != nil {
 			b.Fatal(err)
 		}
+		for _, m := range batch {
+			raw, _ := m.AsBytes()
+			each(raw)
+		}
 		_ = ack(ctx, nil)
 		n += len(batch)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkScannerEmailOpen measures the scanner alone, one op per record:
+// container framing, decoding, normalising and message creation.
+func BenchmarkScannerEmailOpen(b *testing.B) {
+	benchScan(b, emailOpenFile(b), func([]byte) {})
+}
+
+// BenchmarkScannerAndMappingEmailOpen adds the mapping of each record to an
+// Amplitude event, as content().currents_to_amplitude() does it.
+func BenchmarkScannerAndMappingEmailOpen(b *testing.B) {
+	m, err := mapping.New(mapping.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []byte
+	benchScan(b, emailOpenFile(b), func(raw []byte) {
+		if out, err = m.MapRaw(out[:0], raw); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
 
 // BenchmarkNormaliseEmailOpen measures the record -> event step alone.
@@ -121,4 +158,81 @@ func BenchmarkNormaliseEmailOpen(b *testing.B) {
 		b.Fatal(r.Error)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkStreamMillionRecordFile runs a Benthos stream as
+// config/avro-backfill.yaml reads and maps: the file input with this scanner
+// (batches of up to 1000 records), input batches of 2000, the
+// currents_to_amplitude mapping, and a consumer that counts the events in
+// place of the amplitude output. One op is one pass
+// over a file of a million email.Open records (about 600 MB). The file is
+// written to a temporary directory, or kept at $AVROSCAN_BENCH_FILE (and
+// reused when it exists) to run the binary over it too.
+func BenchmarkStreamMillionRecordFile(b *testing.B) {
+	path := millionRecordFile(b)
+	b.ResetTimer()
+	for range b.N {
+		var events atomic.Int64
+		sb := service.NewStreamBuilder()
+		if err := sb.SetLoggerYAML(`level: warn`); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddInputYAML(fmt.Sprintf(`
+batched:
+  child:
+    file:
+      paths: [ %q ]
+      scanner:
+        currents_avro: { batch_size: 1000 }
+  policy:
+    count: 2000
+    period: 1s
+`, path)); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddProcessorYAML(`
+mapping: |
+  root = content().currents_to_amplitude()
+  root = if root == null { deleted() }
+`); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+			events.Add(int64(len(batch)))
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		stream, err := sb.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := stream.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if got := events.Load(); got != streamRecords {
+			b.Fatalf("%d events reached the output, want %d", got, streamRecords)
+		}
+	}
+	b.ReportMetric(float64(b.N*streamRecords)/b.Elapsed().Seconds(), "records/s")
+}
+
+func millionRecordFile(b *testing.B) string {
+	b.Helper()
+	path := os.Getenv("AVROSCAN_BENCH_FILE")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "users.messages.email.Open.avro")
+	} else if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	writeEmailOpens(b, w, streamRecords)
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }

@@ -1,0 +1,377 @@
+package config_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hamba/avro/v2"
+	"github.com/hamba/avro/v2/ocf"
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+)
+
+const (
+	silencedDevice = "silenced-device-0001"
+	bucketPrefix   = "dataexport.prod-01.S3.integration.5f3e"
+)
+
+// archivedRecord is one record written to the test archive, with what the
+// backfill must do with it.
+type archivedRecord struct {
+	id, path   string
+	wantReason string // "" when it must reach Amplitude
+	anonymous  bool   // known only by its device_id
+	unreadable bool   // in a damaged block: never emitted
+}
+
+// TestAvroBackfillSendsEveryRecordOnceOrDeadLettersIt runs
+// config/avro-backfill.yaml as it is, against the emulator, over a copy of
+// Braze's sample Avro files laid out as Braze's bucket. Braze's samples share
+// one id, which Amplitude would deduplicate, so each record is written anew
+// with its own id, in the file's own writer schema and in turn each codec.
+// Some users are made anonymous (device_id only, sent as the config allows
+// with CURRENTS_ANONYMOUS=true), some devices are silenced by the emulator,
+// which also answers its first requests with a 500 after ingesting them (the
+// retries must not duplicate events), and one file is truncated in its third
+// block.
+func TestAvroBackfillSendsEveryRecordOnceOrDeadLettersIt(t *testing.T) {
+	healthy := emulator.Faults{SilencedDevices: []string{silencedDevice}}
+	failing := healthy
+	failing.ErrorRate, failing.ErrorCodes, failing.IngestBeforeError = 1, []int{500}, true
+	srv, err := emulator.Start(emulator.Config{APIKeys: []string{"backfill-test-key"}, Faults: failing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	// Requests are answered 500, after ingesting their events when they are
+	// valid, until one was; the retries then find the emulator healthy.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for srv.Stats().EventsIngested == 0 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		srv.SetFaults(healthy)
+	}()
+
+	tmp := t.TempDir()
+	archive := filepath.Join(tmp, "currents")
+	records := writeSampleArchive(t, archive)
+	records = append(records, writeDamagedFile(t, archive)...)
+	deadLetter := filepath.Join(tmp, "dead-letter.jsonl")
+
+	logs := runBackfill(t, map[string]string{
+		"CURRENTS_ARCHIVE":   archive,
+		"AMPLITUDE_ENDPOINT": srv.URL + "/batch",
+		"AMPLITUDE_API_KEY":  "backfill-test-key",
+		"CURRENTS_ANONYMOUS": "true",
+		"DEAD_LETTER_PATH":   deadLetter,
+	})
+
+	delivered := map[string]int{}
+	for _, ev := range srv.Events() {
+		delivered[ev.InsertID]++
+	}
+	dead := readDeadLetters(t, deadLetter)
+	byID := map[string]archivedRecord{}
+	counts := map[string]int{}
+	for _, r := range records {
+		byID[r.id] = r
+		switch {
+		case r.unreadable:
+			counts["unreadable"]++
+			if delivered[r.id] != 0 || len(dead[r.id]) != 0 {
+				t.Errorf("%s: a record of a damaged block was emitted", r.id)
+			}
+		case r.wantReason == "":
+			counts["delivered"]++
+			if r.anonymous {
+				counts["anonymous"]++
+			}
+			if delivered[r.id] != 1 || len(dead[r.id]) != 0 {
+				t.Errorf("%s (%s): in Amplitude %d times, dead-lettered %d times; want once in Amplitude", r.id, r.path, delivered[r.id], len(dead[r.id]))
+			}
+		default:
+			counts["dead-lettered"]++
+			if delivered[r.id] != 0 || len(dead[r.id]) != 1 {
+				t.Errorf("%s (%s): in Amplitude %d times, dead-lettered %d times; want once in the dead-letter file", r.id, r.path, delivered[r.id], len(dead[r.id]))
+				continue
+			}
+			l := dead[r.id][0]
+			if !strings.Contains(l.Reason, r.wantReason) || l.Path != r.path || l.Record == nil {
+				t.Errorf("%s: dead-letter line %+v, want reason %q, path %s and the record number", r.id, l, r.wantReason, r.path)
+			}
+		}
+	}
+	for id := range delivered {
+		if _, ok := byID[id]; !ok {
+			t.Errorf("Amplitude received %q, which no record holds", id)
+		}
+	}
+	for id := range dead {
+		if _, ok := byID[id]; !ok {
+			t.Errorf("the dead-letter file holds %q, which no record holds", id)
+		}
+	}
+	if counts["delivered"] < 90 || counts["anonymous"] == 0 || counts["dead-lettered"] < 4 || counts["unreadable"] == 0 {
+		t.Errorf("records by outcome %v: the archive does not exercise every route", counts)
+	}
+	if stats := srv.Stats(); stats.Requests[500] == 0 || stats.EventsDeduplicated == 0 {
+		t.Errorf("no request failed after ingesting its events (%v, %d deduplicated): the retries were not exercised", stats.Requests, stats.EventsDeduplicated)
+	}
+	if !strings.Contains(logs, "damaged+0+0000000000.avro: block 3") {
+		t.Errorf("the log does not name the damaged file and block:\n%s", logs)
+	}
+}
+
+// runBackfill runs config/avro-backfill.yaml with env until its input ends and
+// returns the log.
+func runBackfill(t *testing.T, env map[string]string) string {
+	t.Helper()
+	conf, err := os.ReadFile("avro-backfill.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	b := service.NewStreamBuilder()
+	b.SetEnvVarLookupFunc(func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	b.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := b.SetYAML(string(conf)); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := stream.Run(ctx); err != nil {
+		t.Fatalf("stream: %v\n%s", err, logs.String())
+	}
+	return logs.String()
+}
+
+// writeSampleArchive writes every record of Braze's sample Avro files under
+// <root>/<bucketPrefix>/event_type=<type>/date=.../, one file per sample.
+func writeSampleArchive(t *testing.T, root string) []archivedRecord {
+	t.Helper()
+	var paths []string
+	for _, dir := range []string{"avro", "avro-removed-from-head"} {
+		p, err := filepath.Glob(filepath.Join(samples.Dir(t), dir, "*.avro"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p...)
+	}
+	if len(paths) < 100 {
+		t.Fatalf("found %d sample Avro files, expected about 100", len(paths))
+	}
+	codecs := []ocf.CodecName{ocf.Null, ocf.Deflate, ocf.Snappy}
+	var out []archivedRecord
+	for i, p := range paths {
+		eventType := strings.TrimSuffix(filepath.Base(p), ".avro")
+		schema, recs := readOCF(t, p)
+		dest := filepath.Join(root, bucketPrefix, "event_type="+eventType,
+			fmt.Sprintf("date=2024-01-%02d-%02d", 1+i%28, i%24), "version=10", "prod",
+			fmt.Sprintf("%s+0+%010d.avro", eventType, i))
+		for j, rec := range recs {
+			rec["id"] = fmt.Sprintf("%s-%d", eventType, j)
+			switch {
+			case field(rec, "device_id") == "":
+			case i%10 == 0:
+				rec["device_id"] = silencedDevice
+			case i%10 == 5:
+				rec["external_user_id"] = nil // an anonymous user
+			}
+			out = append(out, archivedRecord{id: rec["id"].(string), path: dest, wantReason: expectedReason(rec),
+				anonymous: field(rec, "external_user_id") == "" && field(rec, "device_id") != ""})
+		}
+		writeOCF(t, dest, schema, recs, ocf.WithCodec(codecs[i%len(codecs)]))
+	}
+	return out
+}
+
+// writeDamagedFile writes six Purchase records in blocks of two and cuts the
+// file inside its third block: the first four must be sent, the last two are
+// never emitted.
+func writeDamagedFile(t *testing.T, root string) []archivedRecord {
+	t.Helper()
+	schema, recs := readOCF(t, filepath.Join(samples.Dir(t), "avro", "users.behaviors.Purchase.avro"))
+	dest := filepath.Join(root, bucketPrefix, "event_type=users.behaviors.Purchase", "date=2024-02-01-00", "damaged+0+0000000000.avro")
+	var out []archivedRecord
+	var six []map[string]any
+	for j := range 6 {
+		rec := map[string]any{}
+		for k, v := range recs[0] {
+			rec[k] = v
+		}
+		rec["id"] = fmt.Sprintf("damaged-%d", j)
+		six = append(six, rec)
+		out = append(out, archivedRecord{id: rec["id"].(string), path: dest, wantReason: expectedReason(rec), unreadable: j >= 4})
+	}
+	writeOCF(t, dest, schema, six, ocf.WithBlockLength(2))
+	data, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, data[:len(data)-20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// expectedReason says how a record must end with the config's defaults and
+// CURRENTS_ANONYMOUS=true: sent (""), or dead-lettered with this reason.
+func expectedReason(rec map[string]any) string {
+	user, device := field(rec, "external_user_id"), field(rec, "device_id")
+	switch {
+	case user == "" && device == "":
+		return "has neither external_user_id nor device_id"
+	case user != "" && utf8.RuneCountInString(user) < 5: // Amplitude's default min_id_length
+		return "amplitude: invalid_id: user_id"
+	case device == silencedDevice:
+		return "amplitude: silenced_device"
+	}
+	return ""
+}
+
+// field returns a string column of a decoded record, "" when null.
+func field(rec map[string]any, name string) string {
+	switch v := rec[name].(type) {
+	case string:
+		return v
+	case *string:
+		if v != nil {
+			return *v
+		}
+	case map[string]any: // a union branch
+		s, _ := v["string"].(string)
+		return s
+	}
+	return ""
+}
+
+func readOCF(t *testing.T, path string) (avro.Schema, []map[string]any) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec, err := ocf.NewDecoder(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []map[string]any
+	for dec.HasNext() {
+		var rec map[string]any
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := dec.Error(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return dec.Schema(), recs
+}
+
+func writeOCF(t *testing.T, path string, schema avro.Schema, recs []map[string]any, opts ...ocf.EncoderFunc) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc, err := ocf.NewEncoderWithSchema(schema, &buf, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := enc.Encode(rec); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deadLetter is one line of the dead-letter file.
+type deadLetter struct {
+	Reason string          `json:"reason"`
+	Event  json.RawMessage `json:"event"`
+	Path   string          `json:"path"`
+	Record *int64          `json:"record"`
+}
+
+// readDeadLetters returns the dead-letter lines by event id: the Currents id
+// of an event the mapping refused, the insert_id of one Amplitude refused.
+func readDeadLetters(t *testing.T, path string) map[string][]deadLetter {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string][]deadLetter{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l deadLetter
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("dead-letter line %q: %v", sc.Text(), err)
+		}
+		var ev struct {
+			ID       string `json:"id"`
+			InsertID string `json:"insert_id"`
+		}
+		if err := json.Unmarshal(l.Event, &ev); err != nil || ev.ID+ev.InsertID == "" {
+			t.Fatalf("dead-letter line %q: the event has no id (%v)", sc.Text(), err)
+		}
+		out[ev.ID+ev.InsertID] = append(out[ev.ID+ev.InsertID], l)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
