@@ -1,0 +1,200 @@
+// Command braze-sim behaves like Braze's Custom HTTP Currents connector: it
+// posts Currents events to a receiver in envelopes of up to 100, retries and
+// splits as Braze does, and reports what was acknowledged, the request
+// latency and the throughput. See -help.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
+)
+
+const tokenEnv = "BRAZE_BEARER_TOKEN"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case errors.Is(err, errUndelivered):
+		os.Exit(3)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "braze-sim:", err)
+		os.Exit(1)
+	}
+}
+
+var (
+	errUsage       = errors.New("usage")
+	errUndelivered = errors.New("some events were not acknowledged")
+)
+
+type options struct {
+	cfg      brazesim.Config
+	work     brazesim.Workload
+	samples  string
+	in       string
+	token    string
+	outcomes string
+	format   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	o := options{cfg: brazesim.DefaultConfig()}
+	c, w := &o.cfg, &o.work
+	var tokenFile string
+	fs := flag.NewFlagSet("braze-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: braze-sim -url URL (-samples DIR | -in FILE) [flags]
+
+Posts Braze Currents events to URL as Braze's Custom HTTP connector does:
+envelopes {"events":[...]} of up to -batch events with the headers
+Braze-Currents-Version: 1 and Authorization: Bearer <token>. 5xx, 429,
+timeouts and connection errors are retried with jittered exponential backoff;
+a 400 splits a batch into single events and a 413 into halves; a single event
+still refused is counted as rejected, as Braze drops it.
+
+The token comes from $%s or -token-file (never from the command line,
+which other users can see). The events are generated from Braze's Custom HTTP
+examples (-samples, e.g. ../shared/braze-currents-examples/custom-http) with
+fresh ids, or read as JSON lines (-in, e.g. the output of currents-gen).
+
+The report goes to stdout (-format json or table). The exit status is 3 when
+some events were not acknowledged.
+
+Flags:
+`, tokenEnv)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.URL, "url", "", "the receiver's URL")
+	fs.StringVar(&tokenFile, "token-file", "", "file holding the bearer token (default $"+tokenEnv+")")
+	fs.StringVar(&o.samples, "samples", "", "directory of Custom HTTP example events to generate from")
+	fs.StringVar(&o.in, "in", "", "file of events, one JSON object per line (- for stdin)")
+	fs.IntVar(&w.Events, "n", 10_000, "events to generate from -samples")
+	fs.IntVar(&w.Users, "users", 10_000, "distinct users of the generated events")
+	fs.Float64Var(&w.AnonymousShare, "anonymous", 0.05, "share of generated events whose user has only a device_id")
+	fs.Uint64Var(&w.Seed, "seed", 1, "seed of the generated events; the same seed gives the same events")
+	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "events per request")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "requests at once")
+	fs.DurationVar(&c.RequestTimeout, "timeout", c.RequestTimeout, "request timeout")
+	fs.DurationVar(&c.Backoff, "backoff", c.Backoff, "first wait before a retry; waits double up to -max-backoff, with jitter")
+	fs.DurationVar(&c.MaxBackoff, "max-backoff", c.MaxBackoff, "longest wait before a retry")
+	fs.DurationVar(&c.GiveUpAfter, "give-up", c.GiveUpAfter, "a batch still failing this long after its first try is given up")
+	fs.StringVar(&o.outcomes, "outcomes", "", "write each event's outcome as a JSON line {index,id,status,reason} to this file")
+	fs.StringVar(&o.format, "format", "json", "report format: json or table")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, errUsage
+	}
+	usage := func(msg string) (options, error) {
+		fmt.Fprintln(stderr, msg)
+		fs.Usage()
+		return o, errUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage(fmt.Sprintf("unexpected arguments: %q", fs.Args()))
+	case c.URL == "":
+		return usage("-url is required")
+	case (o.samples == "") == (o.in == ""):
+		return usage("give one of -samples and -in")
+	case o.format != "json" && o.format != "table":
+		return usage("-format must be json or table")
+	}
+	o.token = os.Getenv(tokenEnv)
+	if tokenFile != "" {
+		data, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return o, err
+		}
+		o.token = strings.TrimSpace(string(data))
+	}
+	c.Token = o.token
+	w.StartTime = time.Now().Unix()
+	w.PerSecond = 1000
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	events, err := loadEvents(o, stdin)
+	if err != nil {
+		return err
+	}
+	report, outcomes := brazesim.Send(ctx, o.cfg, events)
+	if o.outcomes != "" {
+		if err := writeOutcomes(o.outcomes, outcomes); err != nil {
+			return err
+		}
+	}
+	if o.format == "table" {
+		err = report.WriteTable(stdout)
+	} else {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(report)
+	}
+	if err != nil {
+		return err
+	}
+	if report.Acked != report.Events {
+		return errUndelivered
+	}
+	return nil
+}
+
+func loadEvents(o options, stdin io.Reader) ([][]byte, error) {
+	if o.samples != "" {
+		samples, err := brazesim.LoadSamples(o.samples)
+		if err != nil {
+			return nil, err
+		}
+		return brazesim.Generate(samples, o.work)
+	}
+	if o.in == "-" {
+		return brazesim.ReadEvents(stdin)
+	}
+	f, err := os.Open(o.in)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return brazesim.ReadEvents(f)
+}
+
+func writeOutcomes(path string, outcomes []brazesim.Outcome) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, o := range outcomes {
+		if err := enc.Encode(o); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return errors.Join(w.Flush(), f.Close())
+}
