@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 )
 
 const (
@@ -328,7 +330,7 @@ func (i *input) serve(w http.ResponseWriter, r *http.Request, deadline time.Time
 	}
 	_ = rc.SetReadDeadline(time.Time{}) // the client may now wait for the answer
 
-	events, err := SplitEnvelope(body)
+	events, err := currentsjson.SplitEnvelope(body)
 	if err != nil {
 		return reply(w, http.StatusBadRequest, err.Error())
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 )
 
 const testToken = "test-token-7f3a"
@@ -165,10 +167,10 @@ func TestRequestsThatNeverReachThePipeline(t *testing.T) {
 		{name: "the token without the Bearer scheme", auth: testToken, body: twoEvents, status: 401, text: "unauthorized"},
 		{name: "another scheme", auth: "Basic " + testToken, body: twoEvents, status: 401, text: "unauthorized"},
 		{name: "a body over max_body_bytes", auth: bearer, body: `{"events":[` + strings.Repeat(`{"id":"x"},`, 100) + `{"id":"y"}]}`, status: 413, text: "body larger than 1000 bytes"},
-		{name: "malformed JSON", auth: bearer, body: `{"events":[{"id":"x"}`, status: 400, text: ErrNotJSON.Error()},
-		{name: "an empty body", auth: bearer, body: ``, status: 400, text: ErrNotJSON.Error()},
-		{name: "a bare array of events", auth: bearer, body: `[{"id":"x"}]`, status: 400, text: ErrNotEnvelope.Error()},
-		{name: "events that are not a list", auth: bearer, body: `{"events":{"id":"x"}}`, status: 400, text: ErrNotEnvelope.Error()},
+		{name: "malformed JSON", auth: bearer, body: `{"events":[{"id":"x"}`, status: 400, text: currentsjson.ErrNotJSON.Error()},
+		{name: "an empty body", auth: bearer, body: ``, status: 400, text: currentsjson.ErrNotJSON.Error()},
+		{name: "a bare array of events", auth: bearer, body: `[{"id":"x"}]`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
+		{name: "events that are not a list", auth: bearer, body: `{"events":{"id":"x"}}`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
 		{name: "an empty envelope, as Braze's credential test sends", auth: bearer, body: `{"events":[]}`, status: 200, text: `{"events":0}`},
 	}
 	for _, tt := range tests {
