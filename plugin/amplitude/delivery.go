@@ -198,9 +198,9 @@ func (d *delivery) apply(r result) {
 		d.fail(r.idx, r.v.err)
 		return
 	case retryLater:
-		d.state[r.idx].notBefore = o.now().Add(d.transient.next())
+		d.state[r.idx].notBefore = d.transient.retryAt(o.now())
 	case configFault:
-		d.state[r.idx].notBefore = o.now().Add(d.config.next())
+		d.state[r.idx].notBefore = d.config.retryAt(o.now())
 	}
 	o.metrics.retries.Incr(1, r.v.reason)
 	d.pending = append(d.pending, r.idx)
@@ -223,20 +223,29 @@ func (d *delivery) batchError(batch service.MessageBatch) error {
 	return bErr
 }
 
-// backoff is jittered exponential backoff without an end.
+// backoff is jittered exponential backoff without an end, counted in
+// rounds: the events of one failed request (or of several failing together)
+// report one by one, and all get the same retry time, so one failure of 100
+// events waits one step, not 100.
 type backoff struct {
-	cfg  backoffConfig
-	wait time.Duration
+	cfg   backoffConfig
+	wait  time.Duration
+	until time.Time // the retry time of the current round
 }
 
-func (b *backoff) next() time.Duration {
+// retryAt returns when an event that failed at now goes again.
+func (b *backoff) retryAt(now time.Time) time.Time {
+	if now.Before(b.until) {
+		return b.until
+	}
 	if b.wait == 0 {
 		b.wait = b.cfg.initial
 	} else if b.wait = 2 * b.wait; b.wait > b.cfg.max {
 		b.wait = b.cfg.max
 	}
 	// Jitter over the upper half, so many batches do not retry in step.
-	return b.wait/2 + rand.N(b.wait/2+1)
+	b.until = now.Add(b.wait/2 + rand.N(b.wait/2+1))
+	return b.until
 }
 
-func (b *backoff) reset() { b.wait = 0 }
+func (b *backoff) reset() { b.wait, b.until = 0, time.Time{} }
