@@ -45,8 +45,8 @@ type archivedRecord struct {
 // Some users are made anonymous (device_id only, sent as the config allows
 // with CURRENTS_ANONYMOUS=true), some devices are silenced by the emulator,
 // which also answers its first requests with a 500, after ingesting them
-// when they are valid (the retries must not duplicate events), and one file is truncated in its third
-// block.
+// when they are valid (the retries must not duplicate events), and one file
+// is truncated in its third block.
 func TestAvroBackfillSendsEveryRecordOnceOrDeadLettersIt(t *testing.T) {
 	healthy := emulator.Faults{SilencedDevices: []string{silencedDevice}}
 	failing := healthy
