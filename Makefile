@@ -4,7 +4,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test lint demo fuzz soak clean
+.PHONY: all build test lint demo fuzz soak bench clean
 
 all: build
 
@@ -12,6 +12,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/connect-amplitude ./cmd/connect-amplitude
 	$(GO) build -o $(BIN)/currents-gen ./cmd/currents-gen
 	$(GO) build -o $(BIN)/amplitude-emulator ./cmd/amplitude-emulator
+	$(GO) build -o $(BIN)/braze-sim ./cmd/braze-sim
 
 # The test command of README.md, and what CI runs.
 test: lint
@@ -35,6 +36,12 @@ fuzz:
 SOAK_EVENTS ?= 100000
 soak:
 	SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test ./plugin/amplitude/ -run TestSoak -count 1 -v -timeout 30m
+
+# Throughput, CPU and memory end to end, and the Go benchmarks of each stage
+# (see README.md, Performance). BENCH_EVENTS=100000 for a quick look.
+BENCH_EVENTS ?= 1000000
+bench: build
+	GO=$(GO) ./scripts/bench.sh -n $(BENCH_EVENTS)
 
 clean:
 	rm -rf $(BIN) out

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+)
+
+const goBenchOutput = `goos: linux
+goarch: amd64
+pkg: github.com/connect-amplitude/connect-amplitude/plugin/mapping
+cpu: AMD EPYC
+BenchmarkMapRaw-2   	  500000	      2000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkMapRaw-2   	  500000	      1000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkMapRaw-2   	  500000	      3000 ns/op	       8 B/op	       1 allocs/op
+BenchmarkPipeline/method_on_bytes-2 	  300000	      4000 ns/op	    1379 B/op	      15 allocs/op
+BenchmarkPipeline/method_on_bytes-2 	  300000	      5000 ns/op	    1379 B/op	      15 allocs/op
+PASS
+ok  	github.com/connect-amplitude/connect-amplitude/plugin/mapping	12.1s
+pkg: github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api
+BenchmarkPack/http_v2-2         	    9190	     46812 ns/op	      1119 events/request	        41.83 ns/event	     570 B/op	       0 allocs/op
+BenchmarkLogs-2 	some line a benchmark logged
+PASS
+`
+
+func TestSummariseGoBenchTakesEachUnitsMedian(t *testing.T) {
+	got, err := summariseGoBench(strings.NewReader(goBenchOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d benchmarks: %+v", len(got), got)
+	}
+	want := []struct {
+		name string
+		runs int
+		ns   float64
+		B    float64
+	}{
+		{"mapping.BenchmarkMapRaw", 3, 2000, 0},
+		{"mapping.BenchmarkPipeline/method_on_bytes", 2, 4500, 1379},
+		{"api.BenchmarkPack/http_v2", 1, 46812, 570},
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Name != w.name || g.Runs != w.runs || g.Median["ns/op"] != w.ns || g.Median["B/op"] != w.B {
+			t.Errorf("benchmark %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if u := strings.Join(got[2].Units, ","); u != "ns/op,events/request,ns/event,B/op,allocs/op" {
+		t.Errorf("units %s", u)
+	}
+}
+
+func TestSummariseGoBenchRejectsABadFigure(t *testing.T) {
+	if _, err := summariseGoBench(strings.NewReader("BenchmarkX-2 10 1e ns/op\n")); err == nil {
+		t.Error("accepted")
+	}
+}
+
+func sampleRuns() []result {
+	return []result{
+		{Name: "amplitude http_v2", IDs: "uniform", Events: 1_000_000, Seconds: 10, CPUSeconds: 15, PeakRSSBytes: 150 << 20,
+			EmulatorCPUSeconds: 8, Emulator: emulator.Stats{Requests: map[int]int64{200: 1000}, EventsReceived: 1_000_000,
+				EventsIngested: 1_000_000, BytesReceived: 900_000_000}, LoadAverage: "1.00 0.50 0.20"},
+		{Name: "baseline http_client", IDs: "uniform", Events: 250_000, Seconds: 50, CPUSeconds: 75, PeakRSSBytes: 80 << 20,
+			Emulator: emulator.Stats{Requests: map[int]int64{200: 300}, EventsReceived: 250_000, EventsIngested: 250_000}},
+		{Name: "amplitude http_v2", IDs: "hot", Events: 1_000_000, Seconds: 20, CPUSeconds: 16, PeakRSSBytes: 190 << 20,
+			DeadLettered: 9103, DeadReasons: map[string]int{"device_rate_limited": 9100, "daily_quota": 3},
+			Emulator: emulator.Stats{Requests: map[int]int64{200: 1590, 429: 3}, EventsReceived: 992_343, EventsIngested: 990_897}},
+		{Name: "amplitude batch", IDs: "uniform", Events: 1_000_000, Seconds: 12, Error: "amplitude batch: 5 events lost"},
+	}
+}
+
+func TestTheReportShowsEachRunsFigures(t *testing.T) {
+	var out bytes.Buffer
+	m := machine{Cores: 2, GoVersion: "go1.26.8", OS: "linux", Arch: "amd64", CPU: "AMD EPYC"}
+	if err := writeReport(&out, m, sampleRuns(), nil, "A note."); err != nil {
+		t.Fatal(err)
+	}
+	report := out.String()
+	for _, want := range []string{
+		"Machine: 2 cores (AMD EPYC), go1.26.8 linux/amd64",
+		// events/s, CPU s per M, RSS MB, emulator CPU per M, dead letters, requests, events and KB per request, load
+		"| amplitude http_v2 | uniform | 1,000,000 | 100,000 | 15.0 | 150 | 8.0 | 0 | 1,000 | 1000 | 900 | 1.00 0.50 0.20 |",
+		"| baseline http_client | uniform | 250,000 | 5,000 | 300.0 | 80 |",
+		"| 9,103 (3 daily_quota, 9,100 device_rate_limited) | 1,593 (3 × 429) | 623 |",
+		"| amplitude batch (FAILED) | uniform |",
+		"Throughput amplitude http_v2 / baseline http_client (uniform ids): 20.0x; CPU per event 20.0x less.",
+		"A note.",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Count(report, "Throughput ") != 1 {
+		t.Errorf("the failed run or the hot run was compared with the baseline:\n%s", report)
+	}
+}
+
+func TestTheReportSummarisesTheGoBenchmarks(t *testing.T) {
+	benches, err := summariseGoBench(strings.NewReader(goBenchOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := writeReport(&out, machine{Cores: 2}, nil, benches, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| mapping.BenchmarkMapRaw | 3 | 2,000 | 0 | 0 |  |",
+		"| api.BenchmarkPack/http_v2 | 1 | 46,812 | 570 | 0 | 1,119 events/request, 41.8 ns/event |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestResultsAreAppendedAndReadBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	for _, r := range sampleRuns() {
+		if err := appendResult(path, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := readResults(path)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("%d results, %v", len(got), err)
+	}
+	if got[2].DeadReasons["device_rate_limited"] != 9100 || got[2].Emulator.Requests[429] != 3 || got[3].Error == "" {
+		t.Errorf("read back %+v", got)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568", 100000: "100,000"} {
+		if got := thousands(v); got != want {
+			t.Errorf("thousands(%v) = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+)
+
+// benchEvents are Amplitude events as the mapping writes them: the mapping's
+// golden outputs for Braze's samples, compact, with ids spread over many
+// devices as in real traffic.
+func benchEvents(b *testing.B) [][]byte {
+	b.Helper()
+	paths, err := filepath.Glob(filepath.Join(samples.RepoRoot(b), "plugin", "mapping", "testdata", "golden", "*.json"))
+	if err != nil || len(paths) == 0 {
+		b.Fatalf("no golden Amplitude events: %v", err)
+	}
+	var events [][]byte
+	for i, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			b.Fatalf("%s: %v", p, err)
+		}
+		ev["device_id"] = "device-" + strconv.Itoa(100_000+i)
+		compact, err := json.Marshal(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events = append(events, compact)
+	}
+	return events
+}
+
+// BenchmarkInspect is the output's check of each event before it is sent;
+// an op is one average event.
+func BenchmarkInspect(b *testing.B) {
+	events := benchEvents(b)
+	max := NewEnvelope(HTTPV2, "0123456789abcdef0123456789abcdef", 5).MaxEventBytes()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Inspect(events[i%len(events)], 5, max); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkPack fills one request as the dispatcher does (Fill.Add per
+// event up to the API's limits) and serialises its body; an op is one
+// full request, and ns/event the cost per event.
+func BenchmarkPack(b *testing.B) {
+	events := benchEvents(b)
+	for _, kind := range []Kind{HTTPV2, Batch} {
+		b.Run(kind.String(), func(b *testing.B) {
+			env := NewEnvelope(kind, "0123456789abcdef0123456789abcdef", 5)
+			var body []byte
+			packed := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				fill := env.NewFill()
+				n := 0
+				for fill.Add(len(events[n%len(events)])) {
+					n++
+				}
+				body = env.Append(body[:0], func(yield func([]byte) bool) {
+					for k := range n {
+						if !yield(events[k%len(events)]) {
+							return
+						}
+					}
+				})
+				packed += n
+			}
+			if len(body) > kind.MaxBytes() {
+				b.Fatalf("body of %d bytes", len(body))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(packed), "ns/event")
+			b.ReportMetric(float64(packed)/float64(b.N), "events/request")
+		})
+	}
+}
+
+// BenchmarkClassify reads Amplitude's answers: the 200 of every request,
+// and a 429 naming throttled ids.
+func BenchmarkClassify(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		want   Outcome
+	}{
+		{"accepted", 200, `{"code":200,"events_ingested":1090,"payload_size_bytes":997731,"server_upload_time":1700000000000}`, Accepted},
+		{"throttled", 429, `{"code":429,"error":"Too many requests for some devices and users","eps_threshold":30,` +
+			`"throttled_devices":{"device-1":31,"device-2":45},"throttled_users":{"user-1":31},"throttled_events":[3,17,29,400,1001]}`, Throttled},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			body := []byte(c.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				if got, _ := Classify(c.status, bytes.Clone(body)); got != c.want {
+					b.Fatalf("%s, want %s", got, c.want)
+				}
+			}
+		})
+	}
+}
