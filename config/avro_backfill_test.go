@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -20,6 +19,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
@@ -151,7 +151,7 @@ func runBackfill(t *testing.T, env map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	b := service.NewStreamBuilder()
 	b.SetEnvVarLookupFunc(func(k string) (string, bool) {
 		v, ok := env[k]
@@ -359,21 +359,4 @@ func readDeadLetters(t *testing.T, path string) map[string][]deadLetter {
 		t.Fatal(err)
 	}
 	return out
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

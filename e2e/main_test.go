@@ -18,12 +18,12 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
@@ -82,32 +82,15 @@ func goTool() string {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout and stderr
-	done chan struct{} // closed when the process has exited
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	out  *syncbuf.Buffer // stdout and stderr
+	done chan struct{}   // closed when the process has exited
 }
 
 // startProcess runs bin with args and extra environment variables; the
 // test's cleanup kills it if it still runs.
 func startProcess(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{name: filepath.Base(bin), cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{name: filepath.Base(bin), cmd: exec.Command(bin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Dir = repoRoot
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

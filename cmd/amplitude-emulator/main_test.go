@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,36 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
-// lockedBuffer is an io.Writer safe to read while run writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startRun runs the command with args until the test stops it; stop returns run's error.
-func startRun(t *testing.T, args ...string) (url string, stdout, stderr *lockedBuffer, stop func() error) {
+func startRun(t *testing.T, args ...string) (url string, stdout, stderr *syncbuf.Buffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {

@@ -18,6 +18,8 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 )
 
 // newCreator builds the scanner from YAML through its config spec.
@@ -93,7 +95,7 @@ type received struct {
 // input ends, returning every message and the log.
 func runStream(t testing.TB, inputYAML string) ([]received, string) {
 	t.Helper()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	b := service.NewStreamBuilder()
 	b.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := b.AddInputYAML(inputYAML); err != nil {
@@ -128,23 +130,6 @@ func runStream(t testing.TB, inputYAML string) ([]received, string) {
 		t.Fatalf("stream: %v\n%s", err, logs.String())
 	}
 	return out, logs.String()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // encodeOCF writes records as an Avro container file with hamba's encoder.

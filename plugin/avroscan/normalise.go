@@ -292,22 +292,7 @@ func compileArray(s *avro.ArraySchema, named map[string]*valueWriter) (valueWrit
 		return nil, err
 	}
 	return func(dst []byte, r *avro.Reader) []byte {
-		dst = append(dst, '[')
-		first := true
-		for {
-			n, _ := r.ReadBlockHeader()
-			if n <= 0 || r.Error != nil {
-				break
-			}
-			for ; n > 0 && r.Error == nil; n-- {
-				if !first {
-					dst = append(dst, ',')
-				}
-				first = false
-				dst = items(dst, r)
-			}
-		}
-		return append(dst, ']')
+		return append(appendBlocks(append(dst, '['), r, items), ']')
 	}, nil
 }
 
@@ -316,26 +301,32 @@ func compileMap(s *avro.MapSchema, named map[string]*valueWriter) (valueWriter, 
 	if err != nil {
 		return nil, err
 	}
+	entry := func(dst []byte, r *avro.Reader) []byte {
+		dst = append(appendJSONString(dst, r.ReadString()), ':')
+		return values(dst, r)
+	}
 	return func(dst []byte, r *avro.Reader) []byte {
-		dst = append(dst, '{')
-		first := true
-		for {
-			n, _ := r.ReadBlockHeader()
-			if n <= 0 || r.Error != nil {
-				break
-			}
-			for ; n > 0 && r.Error == nil; n-- {
-				if !first {
-					dst = append(dst, ',')
-				}
-				first = false
-				dst = appendJSONString(dst, r.ReadString())
-				dst = append(dst, ':')
-				dst = values(dst, r)
-			}
-		}
-		return append(dst, '}')
+		return append(appendBlocks(append(dst, '{'), r, entry), '}')
 	}, nil
+}
+
+// appendBlocks writes the items of an array or the entries of a map, comma
+// separated, reading its blocks until the empty one that ends it.
+func appendBlocks(dst []byte, r *avro.Reader, item valueWriter) []byte {
+	first := true
+	for {
+		n, _ := r.ReadBlockHeader()
+		if n <= 0 || r.Error != nil {
+			return dst
+		}
+		for ; n > 0 && r.Error == nil; n-- {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = item(dst, r)
+		}
+	}
 }
 
 func compileUnion(s *avro.UnionSchema, named map[string]*valueWriter) (valueWriter, error) {
