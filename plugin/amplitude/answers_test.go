@@ -87,23 +87,37 @@ func TestAnswersNamingEventsFailExactlyThoseEvents(t *testing.T) {
 	}
 }
 
-func TestA400NamingNothingIsSplitDownToTheBadEvent(t *testing.T) {
-	srv, url := startScripted(t, func(_ int, ids []string) (int, string) {
-		if indexOf(ids, "poison") >= 0 {
-			return 400, `{"code":400,"error":"Invalid JSON request body"}`
-		}
-		return 200, `{"code":200}`
-	})
-	p := startPipeline(t, url, "")
-	sent := append(events("fine", 30), event("poison", "user-poison", ""))
-	p.send(t, sent, 31)
-	p.stop()
-	failures := p.capture.snapshot()
-	if got := failures["poison"]; len(got) != 1 || len(failures) != 1 || got[0] != `amplitude: rejected: Amplitude answered 400 "Invalid JSON request body" to this event alone` {
-		t.Errorf("failures %v", failures)
+// A 400 that names no event, or a 413, is split in halves until the culprit
+// stands alone; it alone fails, with the answer Amplitude gave to it.
+func TestAnAnswerBlamingNoEventIsSplitDownToTheCulprit(t *testing.T) {
+	cases := []struct {
+		name, answer, want string
+		status             int
+	}{
+		{"400 naming nothing", `{"code":400,"error":"Invalid JSON request body"}`,
+			`amplitude: rejected: Amplitude answered 400 "Invalid JSON request body" to this event alone`, 400},
+		{"413", `{"code":413,"error":"Payload too large"}`,
+			`amplitude: too_large: Amplitude answered 413 "Payload too large" to this event alone`, 413},
 	}
-	if len(srv.accepted) != 30 {
-		t.Errorf("accepted %d events, want 30", len(srv.accepted))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, url := startScripted(t, func(_ int, ids []string) (int, string) {
+				if indexOf(ids, "culprit") >= 0 {
+					return c.status, c.answer
+				}
+				return 200, `{"code":200}`
+			})
+			p := startPipeline(t, url, "")
+			p.send(t, append(events("fine", 30), event("culprit", "user-culprit", "")), 31)
+			p.stop()
+			failures := p.capture.snapshot()
+			if got := failures["culprit"]; len(got) != 1 || len(failures) != 1 || got[0] != c.want {
+				t.Errorf("failures %v", failures)
+			}
+			if len(srv.accepted) != 30 {
+				t.Errorf("accepted %d events, want 30", len(srv.accepted))
+			}
+		})
 	}
 }
 
@@ -125,23 +139,6 @@ func TestAMissingFieldIsAConfigurationFaultThatHoldsEvents(t *testing.T) {
 	// number of calls is known: three refused, then one or more accepted.
 	if len(srv.accepted) != 10 || srv.calls < 4 {
 		t.Errorf("accepted %d after %d calls, want 10 after at least 4", len(srv.accepted), srv.calls)
-	}
-}
-
-func TestA413OnASingleEventFailsItAsTooLarge(t *testing.T) {
-	_, url := startScripted(t, func(_ int, ids []string) (int, string) {
-		if indexOf(ids, "huge") >= 0 {
-			return 413, `{"code":413,"error":"Payload too large"}`
-		}
-		return 200, `{"code":200}`
-	})
-	p := startPipeline(t, url, "")
-	sent := append(events("small", 7), event("huge", "user-huge", ""))
-	p.send(t, sent, 8)
-	p.stop()
-	failures := p.capture.snapshot()
-	if got := failures["huge"]; len(got) != 1 || len(failures) != 1 || got[0] != `amplitude: too_large: Amplitude answered 413 "Payload too large" to this event alone` {
-		t.Errorf("failures %v", failures)
 	}
 }
 
