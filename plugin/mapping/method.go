@@ -20,25 +20,16 @@ func init() {
 
 On raw bytes (`+"`content().currents_to_amplitude()`"+`) the event is read in one validating pass and the result is JSON bytes, with no Bloblang JSON round trip: use this form for volume. On an object (`+"`this.currents_to_amplitude()`"+`) the result is an object. Both give the same event.
 
-An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`.`).
-		Param(bloblang.NewStringParam("profile").Default(ProfileBraze).
-			Description(`Event naming: "braze" ([Appboy] names, as Braze's export) or "currents" (the raw Currents type; custom events by their own name).`)).
-		Param(bloblang.NewAnyParam("names").Default(map[string]any{}).
-			Description("Object of Currents event type -> Amplitude event_type, overriding the profile for those types.")).
-		Param(bloblang.NewAnyParam("include").Default([]any{}).
-			Description(`Event types to keep, as globs ("users.messages.email.*"; * crosses dots). Empty keeps every type.`)).
-		Param(bloblang.NewAnyParam("exclude").Default([]any{}).
-			Description("Event types to leave out, as globs; applied after include.")).
-		Param(bloblang.NewBoolParam("anonymous").Default(false).
-			Description("Send events of users known only by device_id (no external_user_id).")).
-		Param(bloblang.NewBoolParam("device_fields").Default(false).
-			Description("Also set Amplitude's top-level platform, os_version and device_model.")).
-		Param(bloblang.NewBoolParam("revenue").Default(false).
-			Description("On events with a price, also set revenue, quantity (1), revenueType (purchase) and currency.")).
-		Param(bloblang.NewStringParam("pii").Default(PIIKeep).
-			Description(`What to do with pii_fields: "keep", "hash" (hex SHA-256) or "drop". Applies to adid/idfa too when ad_id is listed.`)).
-		Param(bloblang.NewAnyParam("pii_fields").Default(anySlice(DefaultPIIFields())).
-			Description("The Currents properties treated as personal data.")).
+An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`. The `+"`currents_to_amplitude`"+` processor does the same in one step, cheaper still.`).
+		Param(bloblang.NewStringParam(optProfile).Default(ProfileBraze).Description(optionDocs[optProfile])).
+		Param(bloblang.NewAnyParam(optNames).Default(map[string]any{}).Description(optionDocs[optNames])).
+		Param(bloblang.NewAnyParam(optInclude).Default([]any{}).Description(optionDocs[optInclude])).
+		Param(bloblang.NewAnyParam(optExclude).Default([]any{}).Description(optionDocs[optExclude])).
+		Param(bloblang.NewBoolParam(optAnonymous).Default(false).Description(optionDocs[optAnonymous])).
+		Param(bloblang.NewBoolParam(optDeviceFields).Default(false).Description(optionDocs[optDeviceFields])).
+		Param(bloblang.NewBoolParam(optRevenue).Default(false).Description(optionDocs[optRevenue])).
+		Param(bloblang.NewStringParam(optPII).Default(PIIKeep).Description(optionDocs[optPII])).
+		Param(bloblang.NewAnyParam(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields])).
 		ExampleNotTested("The fast path: raw Currents JSON in, Amplitude JSON bytes out.",
 			`root = content().currents_to_amplitude()
 root = if root == null { deleted() }`).
@@ -113,18 +104,18 @@ func (m *Mapper) mapToOwnedBytes(event string) ([]byte, error) {
 func optionsFromParams(args *bloblang.ParsedParams) (Options, error) {
 	opts := DefaultOptions()
 	var err error
-	if opts.Profile, err = args.GetString("profile"); err != nil {
+	if opts.Profile, err = args.GetString(optProfile); err != nil {
 		return opts, err
 	}
-	if opts.PII, err = args.GetString("pii"); err != nil {
+	if opts.PII, err = args.GetString(optPII); err != nil {
 		return opts, err
 	}
-	for name, dst := range map[string]*bool{"anonymous": &opts.Anonymous, "device_fields": &opts.DeviceFields, "revenue": &opts.Revenue} {
+	for name, dst := range map[string]*bool{optAnonymous: &opts.Anonymous, optDeviceFields: &opts.DeviceFields, optRevenue: &opts.Revenue} {
 		if *dst, err = args.GetBool(name); err != nil {
 			return opts, err
 		}
 	}
-	for name, dst := range map[string]*[]string{"include": &opts.Include, "exclude": &opts.Exclude, "pii_fields": &opts.PIIFields} {
+	for name, dst := range map[string]*[]string{optInclude: &opts.Include, optExclude: &opts.Exclude, optPIIFields: &opts.PIIFields} {
 		raw, err := args.Get(name)
 		if err != nil {
 			return opts, err
@@ -133,7 +124,7 @@ func optionsFromParams(args *bloblang.ParsedParams) (Options, error) {
 			return opts, err
 		}
 	}
-	raw, err := args.Get("names")
+	raw, err := args.Get(optNames)
 	if err != nil {
 		return opts, err
 	}

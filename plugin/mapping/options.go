@@ -45,6 +45,32 @@ type Options struct {
 	PIIFields []string
 }
 
+// The options' names, as the method's parameters and the processor's fields.
+const (
+	optProfile      = "profile"
+	optNames        = "names"
+	optInclude      = "include"
+	optExclude      = "exclude"
+	optAnonymous    = "anonymous"
+	optDeviceFields = "device_fields"
+	optRevenue      = "revenue"
+	optPII          = "pii"
+	optPIIFields    = "pii_fields"
+)
+
+// optionDocs document each option once for the method and the processor.
+var optionDocs = map[string]string{
+	optProfile:      `Event naming: "braze" ([Appboy] names, as Braze's export) or "currents" (the raw Currents type; custom events by their own name).`,
+	optNames:        "Object of Currents event type -> Amplitude event_type, overriding the profile for those types.",
+	optInclude:      `Event types to keep, as globs ("users.messages.email.*"; * crosses dots). Empty keeps every type.`,
+	optExclude:      "Event types to leave out, as globs; applied after include.",
+	optAnonymous:    "Send events of users known only by device_id (no external_user_id).",
+	optDeviceFields: "Also set Amplitude's top-level platform, os_version and device_model.",
+	optRevenue:      "On events with a price, also set revenue, quantity (1), revenueType (purchase) and currency.",
+	optPII:          `What to do with pii_fields: "keep", "hash" (hex SHA-256) or "drop". Applies to adid/idfa too when ad_id is listed.`,
+	optPIIFields:    "The Currents properties treated as personal data.",
+}
+
 // DefaultPIIFields are the Currents properties holding personal data:
 // email addresses, phone numbers and advertising ids.
 func DefaultPIIFields() []string {

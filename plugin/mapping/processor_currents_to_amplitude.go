@@ -1,0 +1,119 @@
+package mapping
+
+import (
+	"context"
+	"errors"
+	"unsafe"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+func processorSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Stable().
+		Categories("Mapping").
+		Summary("Turns each message, a Braze Currents event as JSON, into the Amplitude event Braze's own export would send; drops the events the options leave out.").
+		Description(`The same mapping as the `+"`currents_to_amplitude`"+` Bloblang method on raw bytes, in one step: the event is read in one validating pass and the message becomes the Amplitude event's JSON. It saves the Bloblang machinery around the method (a few microseconds per event), which matters at volume.
+
+An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters.`).
+		Fields(
+			service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
+			service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
+			service.NewStringListField(optInclude).Default([]any{}).Description(optionDocs[optInclude]),
+			service.NewStringListField(optExclude).Default([]any{}).Description(optionDocs[optExclude]),
+			service.NewBoolField(optAnonymous).Default(false).Description(optionDocs[optAnonymous]),
+			service.NewBoolField(optDeviceFields).Default(false).Description(optionDocs[optDeviceFields]),
+			service.NewBoolField(optRevenue).Default(false).Description(optionDocs[optRevenue]),
+			service.NewStringEnumField(optPII, PIIKeep, PIIHash, PIIDrop).Default(PIIKeep).Description(optionDocs[optPII]),
+			service.NewStringListField(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields]),
+		).
+		Example("Braze's export, as fast as it goes", "", `
+pipeline:
+  processors:
+    - currents_to_amplitude: {}
+`).
+		Example("Only email events, hashed addresses", "", `
+pipeline:
+  processors:
+    - currents_to_amplitude:
+        include: [ "users.messages.email.*" ]
+        pii: hash
+`)
+}
+
+func init() {
+	err := service.RegisterBatchProcessor(MethodName, processorSpec(),
+		func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchProcessor, error) {
+			opts, err := optionsFromConfig(conf)
+			if err != nil {
+				return nil, err
+			}
+			m, err := New(opts)
+			if err != nil {
+				return nil, err
+			}
+			return &processor{m: m}, nil
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+func optionsFromConfig(conf *service.ParsedConfig) (opts Options, err error) {
+	opts = DefaultOptions()
+	if opts.Profile, err = conf.FieldString(optProfile); err != nil {
+		return opts, err
+	}
+	if opts.PII, err = conf.FieldString(optPII); err != nil {
+		return opts, err
+	}
+	if opts.Names, err = conf.FieldStringMap(optNames); err != nil {
+		return opts, err
+	}
+	for name, dst := range map[string]*bool{optAnonymous: &opts.Anonymous, optDeviceFields: &opts.DeviceFields, optRevenue: &opts.Revenue} {
+		if *dst, err = conf.FieldBool(name); err != nil {
+			return opts, err
+		}
+	}
+	for name, dst := range map[string]*[]string{optInclude: &opts.Include, optExclude: &opts.Exclude, optPIIFields: &opts.PIIFields} {
+		if *dst, err = conf.FieldStringList(name); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
+}
+
+// processor maps each message in place; it keeps the batch, less the
+// excluded events.
+type processor struct {
+	m *Mapper
+}
+
+func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	kept := make(service.MessageBatch, 0, len(batch))
+	for _, msg := range batch {
+		raw, err := msg.AsBytes()
+		if err != nil {
+			msg.SetError(err)
+			kept = append(kept, msg)
+			continue
+		}
+		// No copy: the event is only read while it is mapped.
+		out, err := p.m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(raw), len(raw)))
+		switch {
+		case errors.Is(err, ErrExcluded):
+			continue
+		case err != nil:
+			msg.SetError(err)
+		default:
+			msg.SetBytes(out)
+		}
+		kept = append(kept, msg)
+	}
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	return []service.MessageBatch{kept}, nil
+}
+
+func (p *processor) Close(context.Context) error { return nil }

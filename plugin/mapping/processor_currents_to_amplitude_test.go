@@ -1,0 +1,108 @@
+package mapping
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+)
+
+// runProcessor sends events through a real stream whose only processor is
+// the given YAML, and returns what came out: content, or the error flag's text.
+func runProcessor(t *testing.T, processorYAML string, events [][]byte) (out []string, errs []string) {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: none"); err != nil {
+		t.Fatal(err)
+	}
+	produce, err := sb.AddBatchProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.AddProcessorYAML(processorYAML); err != nil {
+		t.Fatal(err)
+	}
+	err = sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error {
+		for _, m := range b {
+			if err := m.GetError(); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			raw, _ := m.AsBytes()
+			out = append(out, string(raw))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	batch := make(service.MessageBatch, len(events))
+	for i, ev := range events {
+		batch[i] = service.NewMessage(ev)
+	}
+	if err := produce(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	return out, errs
+}
+
+func TestTheProcessorMapsEverySampleAsTheMethodDoes(t *testing.T) {
+	m, err := New(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events [][]byte
+	var want []string
+	wantFailures := 0
+	for _, s := range samples.CustomHTTP(t) {
+		events = append(events, s.Data)
+		switch out, err := m.MapRaw(nil, s.Data); {
+		case err == nil:
+			want = append(want, string(out))
+		case !errors.Is(err, ErrExcluded):
+			wantFailures++
+		}
+	}
+	got, errs := runProcessor(t, "currents_to_amplitude: {}", events)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the processor's %d events differ from the method's %d", len(got), len(want))
+	}
+	if len(errs) != wantFailures {
+		t.Errorf("%d events flagged with an error, want %d: %q", len(errs), wantFailures, errs)
+	}
+}
+
+func TestTheProcessorDropsExcludedEventsAndFlagsBadOnes(t *testing.T) {
+	open := []byte(`{"event_type":"users.messages.email.Open","id":"e-open","time":1700000000,"user":{"external_user_id":"user-42"},"properties":{"email_address":"a@example.com"}}`)
+	click := bytes.Replace(open, []byte("email.Open"), []byte("email.Click"), 1)
+	noUser := []byte(`{"event_type":"users.messages.email.Open","id":"e-nouser","time":1700000000,"user":{},"properties":{}}`)
+	notJSON := []byte(`{"event_type":`)
+	got, errs := runProcessor(t, `currents_to_amplitude: {include: ["users.messages.email.Open"], pii: hash}`,
+		[][]byte{open, click, noUser, notJSON})
+	if len(got) != 1 || !strings.Contains(got[0], `"insert_id":"e-open"`) || strings.Contains(got[0], "a@example.com") {
+		t.Errorf("kept %q, want only the open event, its address hashed", got)
+	}
+	if len(errs) != 2 || !strings.Contains(errs[0], `currents event "e-nouser": field user`) || !strings.Contains(errs[1], "not valid JSON") {
+		t.Errorf("errors %q, want the user-less event's and the broken one's", errs)
+	}
+}
