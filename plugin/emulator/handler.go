@@ -149,7 +149,7 @@ func (e *Emulator) judge(ep endpoint, req request, payloadBytes int, now time.Ti
 	return accepted(len(fresh), total-len(fresh), payloadBytes, now.UnixMilli())
 }
 
-// viewAsString lets gjson read the pooled body without copying it: a copy costs more
+// viewAsString lets the scanner read the pooled body without copying it: a copy costs more
 // than validating the JSON. The string, and every substring of it in request, dies
 // with the request; whatever outlives it (recorded events, replies, statistics) is
 // copied or hashed first, and Recorder implementations must copy what they keep.

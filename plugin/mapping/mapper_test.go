@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 const purchase = `{"event_type":"users.behaviors.Purchase","id":"ev-1","time":1700000000,
@@ -302,10 +304,10 @@ func TestTooDeeplyNestedEventsAreNotJSON(t *testing.T) {
 			"properties":{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}`
 	}
 	// The event object and properties are two levels already.
-	if _, err := mapWith(t, DefaultOptions(), nested(maxDepth-2)); err != nil {
+	if _, err := mapWith(t, DefaultOptions(), nested(jsonscan.MaxDepth-2)); err != nil {
 		t.Errorf("at the limit: %v", err)
 	}
-	_, err := mapWith(t, DefaultOptions(), nested(maxDepth-1))
+	_, err := mapWith(t, DefaultOptions(), nested(jsonscan.MaxDepth-1))
 	if want := `currents event (no id): not valid JSON`; err == nil || err.Error() != want {
 		t.Errorf("past the limit: got %v, want %s", err, want)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 // MapRaw appends the Amplitude event for the Currents event JSON in event to
@@ -43,16 +45,16 @@ func (m *Mapper) mapString(dst []byte, doc string) ([]byte, error) {
 // rawEvent is what one pass over a Currents event finds besides the
 // properties themselves.
 type rawEvent struct {
-	id, eventType, time, user, properties jsonValue
-	externalUserID, deviceID, timezone    jsonValue
-	captured                              [numRoles]jsonValue // the last property of each role
+	id, eventType, time, user, properties jsonscan.Value
+	externalUserID, deviceID, timezone    jsonscan.Value
+	captured                              [numRoles]jsonscan.Value // the last property of each role
 }
 
 // property is kept until the event type, which may come after the
 // properties, says which ones to write.
 type property struct {
 	key  string // as written, quotes included
-	val  jsonValue
+	val  jsonscan.Value
 	role role
 	pii  bool
 }
@@ -72,9 +74,9 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 		return dst, err
 	}
 	h := head{
-		id: ev.id.value(), eventType: ev.eventType.value(), time: ev.time.value(),
-		user: ev.user.value(), properties: ev.properties.value(),
-		externalUserID: ev.externalUserID.value(), deviceID: ev.deviceID.value(),
+		id: valueOf(ev.id), eventType: valueOf(ev.eventType), time: valueOf(ev.time),
+		user: valueOf(ev.user), properties: valueOf(ev.properties),
+		externalUserID: valueOf(ev.externalUserID), deviceID: valueOf(ev.deviceID),
 	}
 	p, ms, err := m.checkHead(&h)
 	if err != nil {
@@ -82,8 +84,8 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 	}
 	c := &ev.captured
 	ms, err = checkCaptured(p, h.id.text, ms, &captured{
-		timeMS: c[roleTimeMS].value(), name: c[roleName].value(), productID: c[roleProductID].value(),
-		price: c[rolePrice].value(), custom: c[roleCustom].value(), purchase: c[rolePurchase].value(),
+		timeMS: valueOf(c[roleTimeMS]), name: valueOf(c[roleName]), productID: valueOf(c[roleProductID]),
+		price: valueOf(c[rolePrice]), custom: valueOf(c[roleCustom]), purchase: valueOf(c[rolePurchase]),
 	})
 	if err != nil {
 		return dst, err
@@ -91,8 +93,8 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 
 	dst = append(dst, `{"event_properties":{`...)
 	n := 0
-	if ev.timezone.kind != absent {
-		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.raw)
+	if ev.timezone.Kind != jsonscan.Absent {
+		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.Raw)
 	}
 	for i := range props {
 		if pr := &props[i]; !p.consumes[pr.role] {
@@ -102,7 +104,7 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
 	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c[rolePurchase])
 	dst = append(dst, `},"event_type":`...)
-	switch name := c[roleName].raw; {
+	switch name := c[roleName].Raw; {
 	case !p.custom:
 		dst = append(dst, p.eventTypeJSON...)
 	case m.opts.Profile == ProfileCurrents:
@@ -113,16 +115,16 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 		dst = append(dst, name[1:]...)
 	}
 	dst = append(dst, `,"insert_id":`...)
-	dst = append(dst, ev.id.raw...)
+	dst = append(dst, ev.id.Raw...)
 	dst = append(dst, `,"library":"`+Library+`","time":`...)
 	dst = strconv.AppendInt(dst, ms, 10)
 	if h.externalUserID.text != "" {
 		dst = append(dst, `,"user_id":`...)
-		dst = append(dst, ev.externalUserID.raw...)
+		dst = append(dst, ev.externalUserID.Raw...)
 	}
 	if h.deviceID.text != "" {
 		dst = append(dst, `,"device_id":`...)
-		dst = append(dst, ev.deviceID.raw...)
+		dst = append(dst, ev.deviceID.Raw...)
 	}
 	dst = m.appendTopLevel(dst, p, c)
 	return append(dst, '}'), nil
@@ -131,148 +133,148 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 // scanEvent validates the whole document while it collects the event's
 // fields. Like encoding/json, it lets the last of duplicate keys win.
 func (m *Mapper) scanEvent(doc string, ev *rawEvent, props []property) ([]property, error) {
-	sc := scanner{s: doc}
-	if sc.peek() != '{' {
-		sc.value()
-		if sc.end(); sc.bad {
+	sc := jsonscan.New(doc)
+	if sc.Peek() != '{' {
+		sc.Value()
+		if sc.End(); sc.Bad() {
 			return props, &FieldError{Problem: "not valid JSON"}
 		}
 		return props, &FieldError{Problem: "not a JSON object"}
 	}
-	for it := sc.object(); it.next(&sc); {
-		switch it.name() {
+	for it := sc.Object(); it.Next(&sc); {
+		switch it.Name() {
 		case "id":
-			ev.id = sc.value()
+			ev.id = sc.Value()
 		case "event_type":
-			ev.eventType = sc.value()
+			ev.eventType = sc.Value()
 		case "time":
-			ev.time = sc.value()
+			ev.time = sc.Value()
 		case "user":
 			scanUser(&sc, ev)
 		case "properties":
 			props = m.scanProperties(&sc, ev, props[:0])
 		default:
-			sc.value()
+			sc.Value()
 		}
 	}
-	if sc.end(); sc.bad {
+	if sc.End(); sc.Bad() {
 		return props, &FieldError{Problem: "not valid JSON"}
 	}
 	return props, nil
 }
 
-func scanUser(sc *scanner, ev *rawEvent) {
-	ev.externalUserID, ev.deviceID, ev.timezone = jsonValue{}, jsonValue{}, jsonValue{}
-	if sc.peek() != '{' {
-		ev.user = sc.value()
+func scanUser(sc *jsonscan.Scanner, ev *rawEvent) {
+	ev.externalUserID, ev.deviceID, ev.timezone = jsonscan.Value{}, jsonscan.Value{}, jsonscan.Value{}
+	if sc.Peek() != '{' {
+		ev.user = sc.Value()
 		return
 	}
-	start := sc.i
-	for it := sc.object(); it.next(sc); {
-		switch it.name() {
+	start := sc.Pos()
+	for it := sc.Object(); it.Next(sc); {
+		switch it.Name() {
 		case "external_user_id":
-			ev.externalUserID = sc.value()
+			ev.externalUserID = sc.Value()
 		case "device_id":
-			ev.deviceID = sc.value()
+			ev.deviceID = sc.Value()
 		case "timezone":
-			ev.timezone = sc.value()
+			ev.timezone = sc.Value()
 		default:
-			sc.value()
+			sc.Value()
 		}
 	}
-	ev.user = jsonValue{raw: sc.s[start:sc.i], kind: obj}
+	ev.user = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 }
 
-func (m *Mapper) scanProperties(sc *scanner, ev *rawEvent, props []property) []property {
-	ev.captured = [numRoles]jsonValue{}
-	if sc.peek() != '{' {
-		ev.properties = sc.value()
+func (m *Mapper) scanProperties(sc *jsonscan.Scanner, ev *rawEvent, props []property) []property {
+	ev.captured = [numRoles]jsonscan.Value{}
+	if sc.Peek() != '{' {
+		ev.properties = sc.Value()
 		return props
 	}
-	start := sc.i
-	for it := sc.object(); it.next(sc); {
-		name := it.name()
-		v, r := sc.value(), roleOf(name)
+	start := sc.Pos()
+	for it := sc.Object(); it.Next(sc); {
+		name := it.Name()
+		v, r := sc.Value(), roleOf(name)
 		ev.captured[r] = v
-		props = append(props, property{key: it.key.raw, val: v, role: r, pii: m.pii != nil && m.pii[name]})
+		props = append(props, property{key: it.Key().Raw, val: v, role: r, pii: m.pii != nil && m.pii[name]})
 	}
-	ev.properties = jsonValue{raw: sc.s[start:sc.i], kind: obj}
+	ev.properties = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 	return props
 }
 
 // appendProperty writes one event property, hashing or dropping PII.
 func (m *Mapper) appendProperty(dst []byte, n *int, pr *property) []byte {
 	if !pr.pii {
-		return appendMember(dst, n, pr.key, pr.val.raw)
+		return appendMember(dst, n, pr.key, pr.val.Raw)
 	}
 	if m.opts.PII == PIIDrop {
 		return dst
 	}
-	switch pr.val.kind {
-	case str, num:
-		return appendHash(appendMember(dst, n, pr.key, ""), pr.val.text())
-	case null:
-		return appendMember(dst, n, pr.key, pr.val.raw)
+	switch pr.val.Kind {
+	case jsonscan.String, jsonscan.Number:
+		return appendHash(appendMember(dst, n, pr.key, ""), pr.val.Text())
+	case jsonscan.Null:
+		return appendMember(dst, n, pr.key, pr.val.Raw)
 	}
 	return dst // booleans, objects and arrays cannot be hashed meaningfully
 }
 
 // appendTopLevel writes the Amplitude fields that come from properties.
-func (m *Mapper) appendTopLevel(dst []byte, p *plan, c *[numRoles]jsonValue) []byte {
+func (m *Mapper) appendTopLevel(dst []byte, p *plan, c *[numRoles]jsonscan.Value) []byte {
 	if adID := c[roleAdID]; p.row.adIDs && nonEmptyString(adID) {
-		if field := adIDField(c[roleAdIDType].text()); field != "" {
+		if field := adIDField(c[roleAdIDType].Text()); field != "" {
 			switch {
 			case !m.pii["ad_id"]:
-				dst = appendField(dst, field, adID.raw)
+				dst = appendField(dst, field, adID.Raw)
 			case m.opts.PII == PIIHash:
-				dst = appendHash(appendField(dst, field, ""), adID.text())
+				dst = appendHash(appendField(dst, field, ""), adID.Text())
 			}
 		}
 	}
 	if p.row.productID && nonEmptyString(c[roleProductID]) {
-		dst = appendField(dst, "productId", c[roleProductID].raw)
+		dst = appendField(dst, "productId", c[roleProductID].Raw)
 	}
 	price := c[rolePrice]
-	hasPrice := p.row.price && price.kind == num
+	hasPrice := p.row.price && price.Kind == jsonscan.Number
 	if hasPrice {
-		dst = appendField(dst, "price", price.raw)
+		dst = appendField(dst, "price", price.Raw)
 	}
 	if m.opts.DeviceFields {
 		for i, f := range deviceFields {
 			if v := c[roleDevice+role(i)]; nonEmptyString(v) {
-				dst = appendField(dst, f, v.raw)
+				dst = appendField(dst, f, v.Raw)
 			}
 		}
 	}
 	if m.opts.Revenue && hasPrice {
-		dst = appendField(dst, "revenue", price.raw)
+		dst = appendField(dst, "revenue", price.Raw)
 		dst = append(dst, `,"quantity":1,"revenueType":"purchase"`...)
 		if nonEmptyString(c[roleCurrency]) {
-			dst = appendField(dst, "currency", c[roleCurrency].raw)
+			dst = appendField(dst, "currency", c[roleCurrency].Raw)
 		}
 	}
 	return dst
 }
 
 // nonEmptyString needs no unescaping: any escape decodes to a character.
-func nonEmptyString(v jsonValue) bool { return v.kind == str && len(v.raw) > 2 }
+func nonEmptyString(v jsonscan.Value) bool { return v.Kind == jsonscan.String && len(v.Raw) > 2 }
 
 // appendPrefixed flattens an object of custom or purchase properties.
-func appendPrefixed(dst []byte, n *int, prefix string, object jsonValue) []byte {
-	if object.kind != obj {
+func appendPrefixed(dst []byte, n *int, prefix string, object jsonscan.Value) []byte {
+	if object.Kind != jsonscan.Object {
 		return dst
 	}
-	sc := scanner{s: object.raw} // validated with the event
-	for it := sc.object(); it.next(&sc); {
+	sc := jsonscan.New(object.Raw) // validated with the event
+	for it := sc.Object(); it.Next(&sc); {
 		if *n > 0 {
 			dst = append(dst, ',')
 		}
 		*n++
 		dst = append(dst, '"')
 		dst = append(dst, prefix...)
-		dst = append(dst, it.key.raw[1:]...)
+		dst = append(dst, it.Key().Raw[1:]...)
 		dst = append(dst, ':')
-		dst = append(dst, sc.value().raw...)
+		dst = append(dst, sc.Value().Raw...)
 	}
 	return dst
 }

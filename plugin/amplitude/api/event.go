@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/tidwall/gjson"
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 // Reasons an event fails for good. They label the failure metrics and start
@@ -40,8 +40,8 @@ func eventError(reason, format string, args ...any) *EventError {
 	return &EventError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Event is an Amplitude event that passed Inspect. Its ids are views of Raw,
-// which must therefore not change while they are in use.
+// Event is an Amplitude event that passed Inspect. Its ids are views of Raw
+// (unless escaped), which must therefore not change while they are in use.
 type Event struct {
 	Raw      []byte
 	DeviceID string
@@ -54,7 +54,9 @@ const minMillis = 100_000_000_000
 
 // Inspect makes Amplitude's checks on one event before any byte is sent, so
 // a bad event fails alone instead of costing a request. maxBytes is the
-// largest event a request can carry.
+// largest event a request can carry. One pass validates the whole event and
+// picks out its top-level fields; like encoding/json, the last of duplicate
+// keys wins.
 func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if len(raw) > maxBytes {
 		return Event{}, eventError(ReasonTooLarge, "event of %d bytes; a request carries at most %d", len(raw), maxBytes)
@@ -62,29 +64,33 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if len(raw) == 0 || !utf8.Valid(raw) {
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object in UTF-8")
 	}
-	doc := unsafe.String(&raw[0], len(raw))
-	if !gjson.Valid(doc) {
-		return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
-	}
-	root := gjson.Parse(doc)
-	if !root.IsObject() {
+	sc := jsonscan.New(unsafe.String(&raw[0], len(raw)))
+	if sc.Peek() != '{' {
+		sc.Value()
+		if sc.End(); sc.Bad() {
+			return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
+		}
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object")
 	}
-	var userID, deviceID, eventType, tm gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	var userID, deviceID, eventType, tm jsonscan.Value
+	for it := sc.Object(); it.Next(&sc); {
+		switch it.Name() {
 		case "user_id":
-			userID = v
+			userID = sc.Value()
 		case "device_id":
-			deviceID = v
+			deviceID = sc.Value()
 		case "event_type":
-			eventType = v
+			eventType = sc.Value()
 		case "time":
-			tm = v
+			tm = sc.Value()
+		default:
+			sc.Value()
 		}
-		return true
-	})
-	if eventType.Type != gjson.String || eventType.Str == "" {
+	}
+	if sc.End(); sc.Bad() {
+		return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
+	}
+	if eventType.Kind != jsonscan.String || eventType.Raw == `""` {
 		return Event{}, eventError(ReasonMissingEventType, "event_type must be a non-empty string")
 	}
 	ev := Event{Raw: raw}
@@ -98,9 +104,9 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if ev.UserID == "" && ev.DeviceID == "" {
 		return Event{}, eventError(ReasonMissingID, "neither user_id nor device_id is set")
 	}
-	if tm.Exists() {
+	if tm.Kind != jsonscan.Absent {
 		ms, perr := strconv.ParseInt(tm.Raw, 10, 64)
-		if tm.Type != gjson.Number || perr != nil || ms < minMillis {
+		if tm.Kind != jsonscan.Number || perr != nil || ms < minMillis {
 			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", tm.Raw)
 		}
 	}
@@ -108,21 +114,22 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 }
 
 // checkID returns the id, "" when absent, or why Amplitude would refuse it.
-func checkID(field string, v gjson.Result, minLength int) (string, *EventError) {
-	switch v.Type {
-	case gjson.Null:
+func checkID(field string, v jsonscan.Value, minLength int) (string, *EventError) {
+	switch v.Kind {
+	case jsonscan.Absent, jsonscan.Null:
 		return "", nil
-	case gjson.String:
+	case jsonscan.String:
 	default:
 		return "", eventError(ReasonInvalidID, "%s must be a string", field)
 	}
-	if Blocklisted(v.Str) {
-		return "", eventError(ReasonInvalidID, "%s %q is on Amplitude's list of invalid ids", field, v.Str)
+	id := v.Text()
+	if Blocklisted(id) {
+		return "", eventError(ReasonInvalidID, "%s %q is on Amplitude's list of invalid ids", field, id)
 	}
-	if n := utf8.RuneCountInString(v.Str); n < minLength {
-		return "", eventError(ReasonInvalidID, "%s %q is shorter than min_id_length %d", field, v.Str, minLength)
+	if n := utf8.RuneCountInString(id); n < minLength {
+		return "", eventError(ReasonInvalidID, "%s %q is shorter than min_id_length %d", field, id, minLength)
 	}
-	return v.Str, nil
+	return id, nil
 }
 
 // blocklist holds the id values Amplitude rejects, lower-cased.

@@ -1,0 +1,107 @@
+package jsonscan
+
+// Members walks an object's members. After Next returns true the scanner
+// stands before the member's value, which the caller must read (with Value
+// or by walking it) before calling Next again. It holds no pointer to the
+// scanner: Go's escape analysis does not tell fields apart, and a pointer
+// beside the key would send the scanner to the heap with every key stored.
+type Members struct {
+	first bool
+	key   Value // the member's name as a JSON string
+}
+
+// Object starts walking the object at the scanner's position; anything but
+// an object there makes the scanner Bad.
+func (sc *Scanner) Object() Members {
+	if sc.Peek() != '{' {
+		sc.fail()
+		return Members{}
+	}
+	return sc.object()
+}
+
+// object is Object at a brace already peeked; Value walks objects with it
+// inlined.
+func (sc *Scanner) object() Members {
+	sc.i++
+	sc.enter()
+	return Members{first: true}
+}
+
+// Next moves to the next member, or past the closing brace and returns
+// false at the end of the object or once the scanner is Bad.
+func (it *Members) Next(sc *Scanner) bool {
+	c := sc.Peek()
+	if c == '}' {
+		sc.i++
+		sc.leave()
+		return false
+	}
+	if !it.first {
+		if c != ',' {
+			sc.fail()
+			return false
+		}
+		sc.i++
+		c = sc.Peek()
+	}
+	if c != '"' {
+		sc.fail()
+		return false
+	}
+	it.first = false
+	start := sc.i
+	escaped := sc.str()
+	it.key = Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
+	if sc.Peek() != ':' {
+		sc.fail()
+		return false
+	}
+	sc.i++
+	return true
+}
+
+// Key is the current member's name as written, quotes included.
+func (it *Members) Key() Value { return it.key }
+
+// Name is the current member's name, unescaped.
+func (it *Members) Name() string { return it.key.Text() }
+
+// Elements walks an array's elements. After Next returns true the scanner
+// stands before the element, which the caller must read before calling Next
+// again.
+type Elements struct {
+	first bool
+}
+
+// Array starts walking the array at the scanner's position; anything but an
+// array there makes the scanner Bad.
+func (sc *Scanner) Array() Elements {
+	if sc.Peek() != '[' {
+		sc.fail()
+		return Elements{}
+	}
+	sc.i++
+	sc.enter()
+	return Elements{first: true}
+}
+
+// Next moves to the next element, or past the closing bracket and returns
+// false at the end of the array or once the scanner is Bad.
+func (it *Elements) Next(sc *Scanner) bool {
+	c := sc.Peek()
+	if c == ']' {
+		sc.i++
+		sc.leave()
+		return false
+	}
+	if !it.first {
+		if c != ',' {
+			sc.fail()
+			return false
+		}
+		sc.i++
+	}
+	it.first = false
+	return true
+}
