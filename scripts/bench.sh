@@ -67,7 +67,8 @@ run() {
 	"$bin/bench-e2e" run -name "$name" -ids "$ids" -input "$input" -events "$n" -path "$path" \
 		-emulator "$bin/amplitude-emulator" -results "$out/results.jsonl" "$@"
 }
-ours() { echo env BENCH_API="$1" "$bin/connect-amplitude" run --log.level warn config/bench/amplitude.yaml; }
+# ours API [GZIP]
+ours() { echo env BENCH_API="$1" BENCH_GZIP="${2:-false}" "$bin/connect-amplitude" run --log.level warn config/bench/amplitude.yaml; }
 
 profile_flags=()
 # The profile starts 2s into the run and lasts 5s: smaller runs end before.
@@ -76,6 +77,7 @@ if [ "$profile" = 1 ] && [ "$events" -ge 500000 ]; then
 fi
 failed=0
 run "amplitude http_v2" uniform "$out/uniform.jsonl" "$events" /2/httpapi ${profile_flags[@]+"${profile_flags[@]}"} -- $(ours http_v2) || failed=1
+run "amplitude http_v2 gzip" uniform "$out/uniform.jsonl" "$events" /2/httpapi -- $(ours http_v2 true) || failed=1
 run "amplitude batch" uniform "$out/uniform.jsonl" "$events" /batch -- $(ours batch) || failed=1
 BENCH_BASELINE_MAPPING=config/baseline/currents_to_amplitude.blobl \
 	run "baseline http_client" uniform "$out/baseline.jsonl" "$baseline_events" /2/httpapi -- \
