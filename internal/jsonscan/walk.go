@@ -31,25 +31,13 @@ func (sc *Scanner) object() Members {
 // Next moves to the next member, or past the closing brace and returns
 // false at the end of the object or once the scanner is Bad.
 func (it *Members) Next(sc *Scanner) bool {
-	c := sc.Peek()
-	if c == '}' {
-		sc.i++
-		sc.leave()
+	if !sc.nextItem(&it.first, '}') {
 		return false
 	}
-	if !it.first {
-		if c != ',' {
-			sc.fail()
-			return false
-		}
-		sc.i++
-		c = sc.Peek()
-	}
-	if c != '"' {
+	if sc.Peek() != '"' {
 		sc.fail()
 		return false
 	}
-	it.first = false
 	start := sc.i
 	escaped := sc.str()
 	it.key = Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
@@ -89,19 +77,25 @@ func (sc *Scanner) Array() Elements {
 // Next moves to the next element, or past the closing bracket and returns
 // false at the end of the array or once the scanner is Bad.
 func (it *Elements) Next(sc *Scanner) bool {
+	return sc.nextItem(&it.first, ']')
+}
+
+// nextItem moves past the comma before a container's next item, or past its
+// closing byte, when it returns false; the first item has no comma.
+func (sc *Scanner) nextItem(first *bool, closing byte) bool {
 	c := sc.Peek()
-	if c == ']' {
+	if c == closing {
 		sc.i++
 		sc.leave()
 		return false
 	}
-	if !it.first {
+	if !*first {
 		if c != ',' {
 			sc.fail()
 			return false
 		}
 		sc.i++
 	}
-	it.first = false
+	*first = false
 	return true
 }
