@@ -31,7 +31,15 @@ type eventState struct {
 	notBefore time.Time // a backoff or the send time the limiter gave
 	scheduled bool      // the limiter has charged the event for notBefore
 	holdStart time.Time // when limits first held the event: max_hold bounds the total
+	// A request with the event failed without an answer or with a 5xx:
+	// Amplitude may have it, so it must not go to the dead letter as
+	// undelivered for a limit. It waits for its ids however long that takes.
+	maybeDelivered bool
 }
+
+// maybeDeliveredHold stands for "no bound" on the wait of an event Amplitude
+// may already have: it goes when its ids' limits allow.
+const maybeDeliveredHold = 24 * time.Hour
 
 func newDelivery(o *output, batch service.MessageBatch) *delivery {
 	d := &delivery{
@@ -128,8 +136,12 @@ func (d *delivery) admit(now time.Time) (ready []int, wake time.Time) {
 		if holdStart.IsZero() {
 			holdStart = now
 		}
+		deadline := holdStart.Add(o.maxHold)
+		if st.maybeDelivered {
+			deadline = now.Add(maybeDeliveredHold)
+		}
 		ev := &d.events[i]
-		dec := o.limiter.Schedule(now, ev.DeviceID, ev.UserID, holdStart.Add(o.maxHold), !o.holdDaily)
+		dec := o.limiter.Schedule(now, ev.DeviceID, ev.UserID, deadline, !o.holdDaily)
 		switch {
 		case !dec.Allowed:
 			d.release1(i)
@@ -199,6 +211,7 @@ func (d *delivery) apply(r result) {
 		return
 	case retryLater:
 		d.state[r.idx].notBefore = d.transient.retryAt(o.now())
+		d.state[r.idx].maybeDelivered = true
 	case configFault:
 		d.state[r.idx].notBefore = d.config.retryAt(o.now())
 	}

@@ -145,7 +145,7 @@ func startPipeline(t *testing.T, url string, fields string, processors ...string
 // every batch to be acknowledged.
 func (p *pipeline) send(t *testing.T, events [][]byte, batchSize int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang, not a slow run
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(events)/batchSize+1)

@@ -39,7 +39,7 @@ func TestSoakLosesAndDuplicatesNothing(t *testing.T) {
 	}})
 	// A limiter a little above Amplitude's 30/s lets hot devices reach
 	// the emulator's 429s as well as the limiter's holds.
-	p := startPipeline(t, emu.URL, `{limits: {rate: 40, burst: 5, max_hold: 3s}, throttle_pause: 500ms, max_in_flight: 8}`,
+	p := startPipeline(t, emu.URL, `{limits: {rate: 40, burst: 5, max_hold: 3s}, throttle_pause: 500ms, max_in_flight: 64}`,
 		"mapping: |\n  root = content().currents_to_amplitude()\n  root = if root == null { deleted() }")
 
 	cfg := currentsgen.DefaultConfig()
