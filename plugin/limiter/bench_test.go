@@ -23,7 +23,7 @@ var benchDevices = sync.OnceValue(func() []string {
 func trackingAll(b *testing.B) *Limiter {
 	l := newLimiter(b, HTTPV2Config())
 	for _, id := range benchDevices() {
-		l.Reserve(t0, id, "")
+		reserve(l, t0, id, "")
 	}
 	return l
 }
@@ -33,7 +33,7 @@ func BenchmarkReserve(b *testing.B) {
 		l := newLimiter(b, HTTPV2Config())
 		now := t0
 		for b.Loop() {
-			if !l.Reserve(now, "device-1", "user-1").Allowed {
+			if !reserve(l, now, "device-1", "user-1").Allowed {
 				b.Fatal("refused")
 			}
 			now = now.Add(200 * time.Millisecond) // 5 events/s: under the rate and the daily quota
@@ -44,7 +44,7 @@ func BenchmarkReserve(b *testing.B) {
 		l := newLimiter(b, HTTPV2Config())
 		sendN(l, t0, "device-1", 3)
 		for b.Loop() {
-			if l.Reserve(t0, "device-1", "user-1").Allowed {
+			if reserve(l, t0, "device-1", "user-1").Allowed {
 				b.Fatal("allowed")
 			}
 		}
@@ -54,7 +54,7 @@ func BenchmarkReserve(b *testing.B) {
 		ids, l := benchDevices(), trackingAll(b)
 		now, i := t0, 0
 		for b.Loop() {
-			l.Reserve(now, ids[i], "")
+			reserve(l, now, ids[i], "")
 			if i++; i == len(ids) {
 				i = 0
 			}
@@ -70,7 +70,7 @@ func BenchmarkReserve(b *testing.B) {
 			i := int(start.Add(benchIDs/16)) % len(ids)
 			now := t0
 			for pb.Next() {
-				l.Reserve(now, ids[i], "")
+				reserve(l, now, ids[i], "")
 				if i++; i == len(ids) {
 					i = 0
 				}
@@ -88,7 +88,7 @@ func BenchmarkMemory(b *testing.B) {
 		before := heapAlloc()
 		l := newLimiter(b, HTTPV2Config())
 		for _, id := range ids {
-			l.Reserve(t0, id, "")
+			reserve(l, t0, id, "")
 		}
 		perID = float64(heapAlloc()-before) / float64(len(ids))
 		runtime.KeepAlive(l)

@@ -151,7 +151,7 @@ func New(cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
-// Decision is the answer to Reserve and Schedule.
+// Decision is the answer to Schedule.
 type Decision struct {
 	Allowed bool      // the event may go at At: both ids have been charged for that time
 	At      time.Time // when allowed: the time to send the event, now or later
@@ -160,20 +160,15 @@ type Decision struct {
 	Kind    Kind      // when not allowed: the id that holds the event back
 }
 
-// Reserve decides whether an event with these ids may be sent at now and, if so, charges it
-// to both. Either id may be empty, and then only the other counts; an event with neither is
-// always allowed. When refused, nothing is charged and the decision names the limit that
-// clears last: at RetryAt every limit known now has cleared, unless other events of the same
-// ids use the budget first.
-func (l *Limiter) Reserve(now time.Time, deviceID, userID string) Decision {
-	return l.Schedule(now, deviceID, userID, now, true)
-}
-
 // Schedule finds the earliest time from now at which an event with these ids may be sent, and
 // charges it to both ids at that time, so that the next event of either id is planned after
-// it. The caller holds the event until Decision.At. Schedule refuses, charging nothing, when
-// that time would be after deadline, or at once when the daily quota holds the event and
-// failOverQuota is set; the refusal names the limit and when it clears, as Reserve's does.
+// it. The caller holds the event until Decision.At. Either id may be empty, and then only the
+// other counts; an event with neither is always allowed at once.
+//
+// Schedule refuses, charging nothing, when that time would be after deadline, or at once when
+// the daily quota holds the event and failOverQuota is set. A refusal names the limit that
+// clears last: at RetryAt every limit known now has cleared, unless other events of the same
+// ids use the budget first. With deadline = now, Schedule is a plain "may it go now?".
 func (l *Limiter) Schedule(now time.Time, deviceID, userID string, deadline time.Time, failOverQuota bool) Decision {
 	t, last := l.ns(now), l.ns(deadline)
 	dev, usr := l.ref(Device, deviceID), l.ref(User, userID)

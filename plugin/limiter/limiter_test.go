@@ -24,6 +24,12 @@ func newLimiter(t testing.TB, cfg Config) *Limiter {
 	return l
 }
 
+// reserve asks whether an event may go at now, with no time to wait: Schedule with its
+// deadline at now, as the limiter's arithmetic is easiest to state.
+func reserve(l *Limiter, now time.Time, deviceID, userID string) Decision {
+	return l.Schedule(now, deviceID, userID, now, true)
+}
+
 // refused asserts that d refuses the event for reason, blamed on kind, until retryAt.
 func refused(t *testing.T, d Decision, reason Reason, kind Kind, retryAt time.Time) {
 	t.Helper()
@@ -43,7 +49,7 @@ func allowed(t *testing.T, d Decision) {
 func sendN(l *Limiter, at time.Time, id string, n int) int {
 	ok := 0
 	for range n {
-		if l.Reserve(at, id, "").Allowed {
+		if reserve(l, at, id, "").Allowed {
 			ok++
 		}
 	}
@@ -98,7 +104,7 @@ func TestRate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimiter(t, Config{Rate: tt.rate, Burst: tt.burst})
 			for i, s := range tt.steps {
-				d := l.Reserve(t0.Add(s.at), "device-1", "")
+				d := reserve(l, t0.Add(s.at), "device-1", "")
 				if s.ok != d.Allowed || !s.ok && !(d.Reason == Rate && d.RetryAt.Equal(t0.Add(s.retry))) {
 					t.Fatalf("step %d at %v: got %+v, want allowed=%v retry at %v", i, s.at, d, s.ok, s.retry)
 				}
@@ -152,7 +158,7 @@ func TestDefaultsStayUnderAmplitudeWindows(t *testing.T) {
 				rng := rand.New(rand.NewPCG(1, 2))
 				var sent []time.Time
 				for now := t0; now.Before(t0.Add(tt.run)); {
-					d := l.Reserve(now, "device-1", "user-1")
+					d := reserve(l, now, "device-1", "user-1")
 					if d.Allowed {
 						sent = append(sent, now)
 					}
@@ -171,32 +177,32 @@ func TestBothIDs(t *testing.T) {
 
 	t.Run("an event with one id counts against that id alone", func(t *testing.T) {
 		l := newLimiter(t, cfg)
-		allowed(t, l.Reserve(t0, "d", ""))
-		allowed(t, l.Reserve(t0, "d", ""))
-		refused(t, l.Reserve(t0, "d", ""), Rate, Device, t0.Add(time.Second))
-		allowed(t, l.Reserve(t0, "", "u"))
-		allowed(t, l.Reserve(t0, "", "u"))
-		refused(t, l.Reserve(t0, "", "u"), Rate, User, t0.Add(time.Second))
+		allowed(t, reserve(l, t0, "d", ""))
+		allowed(t, reserve(l, t0, "d", ""))
+		refused(t, reserve(l, t0, "d", ""), Rate, Device, t0.Add(time.Second))
+		allowed(t, reserve(l, t0, "", "u"))
+		allowed(t, reserve(l, t0, "", "u"))
+		refused(t, reserve(l, t0, "", "u"), Rate, User, t0.Add(time.Second))
 	})
 
 	t.Run("an event with neither id is always allowed", func(t *testing.T) {
 		l := newLimiter(t, Config{Rate: 1, Burst: 1})
 		for range 10 {
-			allowed(t, l.Reserve(t0, "", ""))
+			allowed(t, reserve(l, t0, "", ""))
 		}
 	})
 
 	t.Run("a device and a user with the same text are different ids", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		sendN(l, t0, "same", 2)
-		allowed(t, l.Reserve(t0, "", "same"))
+		allowed(t, reserve(l, t0, "", "same"))
 	})
 
 	t.Run("a device with budget and a user without: refused, nothing charged", func(t *testing.T) {
 		l := newLimiter(t, cfg)
-		allowed(t, l.Reserve(t0, "d1", "u"))
-		allowed(t, l.Reserve(t0, "d1", "u"))
-		refused(t, l.Reserve(t0, "d2", "u"), Rate, User, t0.Add(time.Second))
+		allowed(t, reserve(l, t0, "d1", "u"))
+		allowed(t, reserve(l, t0, "d1", "u"))
+		refused(t, reserve(l, t0, "d2", "u"), Rate, User, t0.Add(time.Second))
 		if got := sendN(l, t0, "d2", 3); got != 2 {
 			t.Fatalf("d2 sent %d of 3 alone, want its whole burst of 2", got)
 		}
@@ -205,9 +211,9 @@ func TestBothIDs(t *testing.T) {
 	t.Run("a user with budget and a device without: refused, nothing charged", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		sendN(l, t0, "d", 2)
-		refused(t, l.Reserve(t0, "d", "u"), Rate, Device, t0.Add(time.Second))
-		allowed(t, l.Reserve(t0, "", "u"))
-		allowed(t, l.Reserve(t0, "", "u"))
+		refused(t, reserve(l, t0, "d", "u"), Rate, Device, t0.Add(time.Second))
+		allowed(t, reserve(l, t0, "", "u"))
+		allowed(t, reserve(l, t0, "", "u"))
 	})
 }
 
@@ -228,7 +234,7 @@ func TestSchedule(t *testing.T) {
 		for _, want := range []int{0, 0, 100, 200, 300} {
 			scheduledAt(t, l.Schedule(t0, "d", "", hold, true), ms(want))
 		}
-		refused(t, l.Reserve(ms(150), "d", ""), Rate, Device, ms(400))
+		refused(t, reserve(l, ms(150), "d", ""), Rate, Device, ms(400))
 	})
 
 	t.Run("an event that would wait past the deadline is refused and charges nothing", func(t *testing.T) {
@@ -286,34 +292,34 @@ func TestPause(t *testing.T) {
 	t.Run("a paused id is refused until the pause ends, then allowed", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		l.Pause(t0, Device, "d", sec(30))
-		refused(t, l.Reserve(sec(1), "d", ""), Paused, Device, sec(30))
-		refused(t, l.Reserve(sec(30).Add(-1), "d", ""), Paused, Device, sec(30))
-		allowed(t, l.Reserve(sec(30), "d", ""))
+		refused(t, reserve(l, sec(1), "d", ""), Paused, Device, sec(30))
+		refused(t, reserve(l, sec(30).Add(-1), "d", ""), Paused, Device, sec(30))
+		allowed(t, reserve(l, sec(30), "d", ""))
 	})
 
 	t.Run("overlapping pauses keep the later end", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		l.Pause(t0, User, "u", sec(30))
 		l.Pause(sec(1), User, "u", sec(10))
-		refused(t, l.Reserve(sec(20), "", "u"), Paused, User, sec(30))
+		refused(t, reserve(l, sec(20), "", "u"), Paused, User, sec(30))
 		l.Pause(sec(20), User, "u", sec(60))
-		refused(t, l.Reserve(sec(40), "", "u"), Paused, User, sec(60))
+		refused(t, reserve(l, sec(40), "", "u"), Paused, User, sec(60))
 	})
 
 	t.Run("a pause holds only the id it names", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		l.Pause(t0, Device, "d", sec(30))
-		allowed(t, l.Reserve(sec(1), "other", "u"))
-		allowed(t, l.Reserve(sec(1), "", "d"))
-		refused(t, l.Reserve(sec(2), "d", "u2"), Paused, Device, sec(30))
-		allowed(t, l.Reserve(sec(2), "", "u2")) // not charged by the refused event
+		allowed(t, reserve(l, sec(1), "other", "u"))
+		allowed(t, reserve(l, sec(1), "", "d"))
+		refused(t, reserve(l, sec(2), "d", "u2"), Paused, Device, sec(30))
+		allowed(t, reserve(l, sec(2), "", "u2")) // not charged by the refused event
 	})
 
 	t.Run("a pause that has already ended does nothing", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		l.Pause(sec(10), Device, "d", sec(10))
 		l.Pause(sec(10), Device, "", sec(20))
-		allowed(t, l.Reserve(sec(10), "d", ""))
+		allowed(t, reserve(l, sec(10), "d", ""))
 		if st := l.Stats(sec(10)); st.TrackedIDs != 1 {
 			t.Fatalf("tracked %d ids, want 1: a pause in the past is no state", st.TrackedIDs)
 		}
@@ -321,14 +327,14 @@ func TestPause(t *testing.T) {
 
 	t.Run("the limit that clears last is the one reported; on a tie, the graver", func(t *testing.T) {
 		l := newLimiter(t, cfg)
-		allowed(t, l.Reserve(t0, "d", "u"))
+		allowed(t, reserve(l, t0, "d", "u"))
 		l.Pause(t0, Device, "d", sec(30))
-		refused(t, l.Reserve(t0, "d", "u"), Paused, Device, sec(30))
+		refused(t, reserve(l, t0, "d", "u"), Paused, Device, sec(30))
 		l.Pause(t0, User, "u", sec(60))
-		refused(t, l.Reserve(t0, "d", "u"), Paused, User, sec(60))
-		allowed(t, l.Reserve(t0, "d2", ""))
+		refused(t, reserve(l, t0, "d", "u"), Paused, User, sec(60))
+		allowed(t, reserve(l, t0, "d2", ""))
 		l.Pause(t0, Device, "d2", sec(1)) // ends when d2's rate limit does
-		refused(t, l.Reserve(t0, "d2", ""), Paused, Device, sec(1))
+		refused(t, reserve(l, t0, "d2", ""), Paused, Device, sec(1))
 	})
 }
 
@@ -342,35 +348,35 @@ func TestDailyQuota(t *testing.T) {
 		l := newLimiter(t, quota(10))
 		sendN(l, at(0, 10, 30), "d", 4)
 		sendN(l, at(0, 13, 15), "d", 6)
-		refused(t, l.Reserve(at(0, 14, 0), "d", ""), DailyQuota, Device, at(1, 10, 0))
-		refused(t, l.Reserve(at(1, 10, 0).Add(-1), "d", ""), DailyQuota, Device, at(1, 10, 0))
+		refused(t, reserve(l, at(0, 14, 0), "d", ""), DailyQuota, Device, at(1, 10, 0))
+		refused(t, reserve(l, at(1, 10, 0).Add(-1), "d", ""), DailyQuota, Device, at(1, 10, 0))
 		if got := sendN(l, at(1, 10, 0), "d", 5); got != 4 {
 			t.Fatalf("sent %d when the 10:00 hour left the window, want the 4 it held", got)
 		}
-		refused(t, l.Reserve(at(1, 10, 0), "d", ""), DailyQuota, Device, at(1, 13, 0))
+		refused(t, reserve(l, at(1, 10, 0), "d", ""), DailyQuota, Device, at(1, 13, 0))
 	})
 
 	t.Run("counts leave the window hour by hour", func(t *testing.T) {
 		l := newLimiter(t, quota(10))
 		for h := range 10 {
-			allowed(t, l.Reserve(at(0, h, 5), "d", ""))
+			allowed(t, reserve(l, at(0, h, 5), "d", ""))
 		}
-		refused(t, l.Reserve(at(0, 10, 0), "d", ""), DailyQuota, Device, at(1, 0, 0))
+		refused(t, reserve(l, at(0, 10, 0), "d", ""), DailyQuota, Device, at(1, 0, 0))
 		for h := range 9 {
-			allowed(t, l.Reserve(at(1, h, 0), "d", ""))
-			refused(t, l.Reserve(at(1, h, 0), "d", ""), DailyQuota, Device, at(1, h+1, 0))
+			allowed(t, reserve(l, at(1, h, 0), "d", ""))
+			refused(t, reserve(l, at(1, h, 0), "d", ""), DailyQuota, Device, at(1, h+1, 0))
 		}
-		allowed(t, l.Reserve(at(1, 9, 0), "d", ""))
-		refused(t, l.Reserve(at(1, 9, 0), "d", ""), DailyQuota, Device, at(2, 0, 0)) // all ten are today's now
+		allowed(t, reserve(l, at(1, 9, 0), "d", ""))
+		refused(t, reserve(l, at(1, 9, 0), "d", ""), DailyQuota, Device, at(2, 0, 0)) // all ten are today's now
 	})
 
 	t.Run("with a quota of 24, one event every hour passes for 30 days and a 25th never does", func(t *testing.T) {
 		l := newLimiter(t, quota(24))
 		for h := range 30 * 24 {
 			hour := at(0, h, 0)
-			allowed(t, l.Reserve(hour, "d", ""))
+			allowed(t, reserve(l, hour, "d", ""))
 			if h >= 23 {
-				refused(t, l.Reserve(hour.Add(59*time.Minute), "d", ""), DailyQuota, Device, hour.Add(time.Hour))
+				refused(t, reserve(l, hour.Add(59*time.Minute), "d", ""), DailyQuota, Device, hour.Add(time.Hour))
 			}
 		}
 	})
@@ -378,8 +384,8 @@ func TestDailyQuota(t *testing.T) {
 	t.Run("a light id keeps a compact count for ever and is never refused", func(t *testing.T) {
 		l := newLimiter(t, quota(2400)) // hourly counts from 2400/20 = 120 events in two days
 		for h := range 30 * 24 {
-			allowed(t, l.Reserve(at(0, h, 0), "d", ""))
-			allowed(t, l.Reserve(at(0, h, 30), "d", ""))
+			allowed(t, reserve(l, at(0, h, 0), "d", ""))
+			allowed(t, reserve(l, at(0, h, 30), "d", ""))
 		}
 		for i := range l.shards {
 			if n := len(l.shards[i].rings); n != 0 {
@@ -393,7 +399,7 @@ func TestDailyQuota(t *testing.T) {
 		sendN(l, at(0, 10, 30), "d", 4)
 		sendN(l, at(0, 15, 30), "d", 1)
 		sendN(l, at(0, 16, 0), "d", 95)
-		refused(t, l.Reserve(at(0, 16, 0), "d", ""), DailyQuota, Device, at(1, 15, 0))
+		refused(t, reserve(l, at(0, 16, 0), "d", ""), DailyQuota, Device, at(1, 15, 0))
 	})
 
 	t.Run("a quota of 0 or less never refuses", func(t *testing.T) {
@@ -409,9 +415,9 @@ func TestDailyQuota(t *testing.T) {
 
 	t.Run("the quota applies to each id of an event", func(t *testing.T) {
 		l := newLimiter(t, quota(2))
-		allowed(t, l.Reserve(at(0, 10, 30), "d1", "u"))
-		allowed(t, l.Reserve(at(0, 10, 30), "d1", "u"))
-		refused(t, l.Reserve(at(0, 11, 0), "d2", "u"), DailyQuota, User, at(1, 10, 0))
+		allowed(t, reserve(l, at(0, 10, 30), "d1", "u"))
+		allowed(t, reserve(l, at(0, 10, 30), "d1", "u"))
+		refused(t, reserve(l, at(0, 11, 0), "d2", "u"), DailyQuota, User, at(1, 10, 0))
 		if got := sendN(l, at(0, 11, 0), "d2", 3); got != 2 {
 			t.Fatalf("d2 sent %d of 3 alone, want its whole quota of 2", got)
 		}
@@ -420,10 +426,10 @@ func TestDailyQuota(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	l := newLimiter(t, Config{Rate: 1, Burst: 1, DailyQuota: 2})
-	l.Reserve(t0.Add(-10*time.Second), "idle", "")
-	l.Reserve(t0.Add(-2*time.Second), "", "at-quota")
-	l.Reserve(t0.Add(-1*time.Second), "", "at-quota")
-	l.Reserve(t0, "busy", "")
+	reserve(l, t0.Add(-10*time.Second), "idle", "")
+	reserve(l, t0.Add(-2*time.Second), "", "at-quota")
+	reserve(l, t0.Add(-1*time.Second), "", "at-quota")
+	reserve(l, t0, "busy", "")
 	l.Pause(t0, Device, "paused", t0.Add(time.Minute))
 
 	want := Stats{TrackedIDs: 4, RateLimited: 1, Paused: 1, OverQuota: 1}
@@ -441,7 +447,7 @@ func TestConcurrentCallsChargeBothIDsOrNeither(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range calls {
-				results[g][i] = l.Reserve(t0, device(g, i), "shared").Allowed
+				results[g][i] = reserve(l, t0, device(g, i), "shared").Allowed
 				l.Pause(t0, User, device(g, i), t0.Add(time.Minute))
 				if i%50 == 0 {
 					l.Stats(t0)

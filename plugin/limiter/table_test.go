@@ -78,7 +78,7 @@ func TestIdleIDsAreForgotten(t *testing.T) {
 		l := newLimiter(t, Config{Rate: 25, Burst: 3}) // an id is idle 40 ms after its event
 		const ids = 100_000
 		for i := range ids {
-			l.Reserve(t0.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("d%d", i), "")
+			reserve(l, t0.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("d%d", i), "")
 		}
 		st := l.Stats(t0.Add(ids * time.Millisecond))
 		if st.TrackedIDs > 8*numShards || st.Evictions+uint64(st.TrackedIDs) != ids {
@@ -106,32 +106,32 @@ func TestCap(t *testing.T) {
 	t.Run("a new id takes the place of the id whose state expires soonest; nothing is refused", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		ids := idsInOneShard(l, Device, "anchor", 3)
-		allowed(t, l.Reserve(t0, ids[0], ""))                           // limited until t0+1s
-		allowed(t, l.Reserve(t0.Add(500*time.Millisecond), ids[1], "")) // limited until t0+1.5s
-		allowed(t, l.Reserve(t0.Add(600*time.Millisecond), ids[2], ""))
+		allowed(t, reserve(l, t0, ids[0], ""))                           // limited until t0+1s
+		allowed(t, reserve(l, t0.Add(500*time.Millisecond), ids[1], "")) // limited until t0+1.5s
+		allowed(t, reserve(l, t0.Add(600*time.Millisecond), ids[2], ""))
 		if st := l.Stats(t0); st.TrackedIDs != 2 || st.CapEvictions != 1 {
 			t.Fatalf("got %+v, want 2 ids tracked and 1 evicted at the cap", st)
 		}
-		refused(t, l.Reserve(t0.Add(700*time.Millisecond), ids[1], ""), Rate, Device, t0.Add(1500*time.Millisecond))
-		allowed(t, l.Reserve(t0.Add(700*time.Millisecond), ids[0], "")) // forgotten: starts as new
+		refused(t, reserve(l, t0.Add(700*time.Millisecond), ids[1], ""), Rate, Device, t0.Add(1500*time.Millisecond))
+		allowed(t, reserve(l, t0.Add(700*time.Millisecond), ids[0], "")) // forgotten: starts as new
 	})
 
 	t.Run("an event's two ids never push each other out", func(t *testing.T) {
 		l := newLimiter(t, cfg)
 		devices := idsInOneShard(l, Device, "anchor", 3)
 		user := idsInOneShard(l, User, "anchor", 1)[0]
-		allowed(t, l.Reserve(t0, devices[0], ""))
+		allowed(t, reserve(l, t0, devices[0], ""))
 		l.Pause(t0, Device, devices[1], t0.Add(time.Hour)) // its state outlasts everyone else's
-		allowed(t, l.Reserve(t0, devices[2], user))
-		refused(t, l.Reserve(t0, devices[2], ""), Rate, Device, t0.Add(time.Second))
-		refused(t, l.Reserve(t0, "", user), Rate, User, t0.Add(time.Second))
-		allowed(t, l.Reserve(t0, devices[1], "")) // it made room, so its pause is forgotten
+		allowed(t, reserve(l, t0, devices[2], user))
+		refused(t, reserve(l, t0, devices[2], ""), Rate, Device, t0.Add(time.Second))
+		refused(t, reserve(l, t0, "", user), Rate, User, t0.Add(time.Second))
+		allowed(t, reserve(l, t0, devices[1], "")) // it made room, so its pause is forgotten
 	})
 
 	t.Run("tracked ids never exceed the cap, rounded up to a multiple of the shard count", func(t *testing.T) {
 		l := newLimiter(t, Config{Rate: 1, Burst: 1, DailyQuota: 500_000, MaxTrackedIDs: 1000})
 		for i := range 20_000 {
-			allowed(t, l.Reserve(t0, fmt.Sprint("d", i), ""))
+			allowed(t, reserve(l, t0, fmt.Sprint("d", i), ""))
 		}
 		if st := l.Stats(t0); st.TrackedIDs > 1024 || st.CapEvictions != uint64(20_000-st.TrackedIDs) {
 			t.Fatalf("got %+v, want at most 1024 tracked and the rest evicted at the cap", st)
