@@ -7,8 +7,9 @@ package currentsjson
 import (
 	"bytes"
 	"errors"
+	"unsafe"
 
-	"github.com/tidwall/gjson"
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 // Errors of a body that is not a Custom HTTP connector envelope; an HTTP 400
@@ -24,23 +25,41 @@ var (
 // reason instead of failing its companions. Other top-level keys are
 // ignored, as Braze may add some.
 func SplitEnvelope(body []byte) ([][]byte, error) {
-	if !gjson.ValidBytes(body) {
+	sc := jsonscan.New(unsafe.String(unsafe.SliceData(body), len(body)))
+	if sc.Peek() != '{' {
+		sc.Value() // validated only, to tell "not JSON" from "not an envelope"
+		if sc.End(); sc.Bad() {
+			return nil, ErrNotJSON
+		}
+		return nil, ErrNotEnvelope
+	}
+	var events [][]byte
+	found, isList := false, false
+	for it := sc.Object(); it.Next(&sc); {
+		// The first "events" counts, as in a lookup by key.
+		if it.Name() != "events" || found {
+			sc.Value()
+			continue
+		}
+		found = true
+		if isList = sc.Peek() == '['; !isList {
+			sc.Value()
+			continue
+		}
+		events = make([][]byte, 0, 100) // Braze sends up to 100 per body
+		for el := sc.Array(); el.Next(&sc); {
+			sc.Peek() // to the element's first byte
+			from := sc.Pos()
+			sc.Value()
+			events = append(events, body[from:sc.Pos():sc.Pos()])
+		}
+	}
+	switch sc.End(); {
+	case sc.Bad():
 		return nil, ErrNotJSON
-	}
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
+	case !isList:
 		return nil, ErrNotEnvelope
 	}
-	list := root.Get("events")
-	if !list.IsArray() {
-		return nil, ErrNotEnvelope
-	}
-	events := make([][]byte, 0, 100) // Braze sends up to 100 per body
-	list.ForEach(func(_, ev gjson.Result) bool {
-		// gjson's Index is the value's offset in body.
-		events = append(events, body[ev.Index:ev.Index+len(ev.Raw):ev.Index+len(ev.Raw)])
-		return true
-	})
 	return events, nil
 }
 

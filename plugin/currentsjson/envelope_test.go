@@ -14,6 +14,7 @@ func TestSplitEnvelope(t *testing.T) {
 	}{
 		{"events in order, raw", `{"events":[{"id":"a"}, {"id":"b","x":[1,2]}]}`, []string{`{"id":"a"}`, `{"id":"b","x":[1,2]}`}, nil},
 		{"other top-level keys are ignored", `{"meta":{"v":1},"events":[{"id":"a"}]}`, []string{`{"id":"a"}`}, nil},
+		{"the first events key counts", `{"events":[{"id":"a"}],"events":5}`, []string{`{"id":"a"}`}, nil},
 		{"an empty list is no events", `{"events":[]}`, []string{}, nil},
 		{"events are not checked", `{"events":[1,"x",null]}`, []string{`1`, `"x"`, `null`}, nil},
 		{"truncated JSON", `{"events":[{"id":"a"}`, nil, ErrNotJSON},
