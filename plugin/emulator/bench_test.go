@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,26 +62,52 @@ func newBenchBody(n int) *benchBody {
 
 // stamp makes the body's ids and insert_ids unique to seq.
 func (bb *benchBody) stamp(seq uint64) {
-	var hex [16]byte
-	for i := range hex {
-		hex[i] = "0123456789abcdef"[(seq>>(60-4*i))&0xf]
-	}
 	for _, off := range bb.offsets {
-		copy(bb.body[off:], hex[:])
+		bb.put(off, seq)
 	}
 }
 
-func benchServeHTTP(b *testing.B, path string, events int, zip bool) {
+// stampKnown gives each event a user drawn from users (and one of the user's two
+// devices) and an insert_id unique to seq, as a stream of a known population does.
+func (bb *benchBody) stampKnown(seq uint64, rng *rand.Rand, users uint64) {
+	for i := 0; i+2 < len(bb.offsets); i += 3 { // user_id, device_id, insert_id of each event
+		user := rng.Uint64N(users)
+		bb.put(bb.offsets[i], user)
+		bb.put(bb.offsets[i+1], 2*user+rng.Uint64N(2))
+		bb.put(bb.offsets[i+2], seq*uint64(len(bb.offsets))+uint64(i))
+	}
+}
+
+// put writes n in 16 hex digits at off.
+func (bb *benchBody) put(off int, n uint64) {
+	for i := range 16 {
+		bb.body[off+i] = "0123456789abcdef"[(n>>(60-4*i))&0xf]
+	}
+}
+
+// benchServeHTTP serves requests of events; knownUsers > 0 draws their users from
+// that many (after a first pass that meets them all), else every id is new.
+func benchServeHTTP(b *testing.B, path string, events int, zip bool, knownUsers uint64) {
 	e := New(Config{Recorder: NewJSONLinesRecorder(io.Discard)})
 	bb := newBenchBody(events)
 	if len(bb.body)/events < 1000 {
 		b.Fatalf("events of %d bytes, want about 1 KB", len(bb.body)/events)
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var seq uint64
+	for ; seq*uint64(events) < 2*knownUsers; seq++ {
+		bb.stampKnown(seq, rng, knownUsers)
+		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, path, bytes.NewReader(bb.body)))
+	}
 	b.SetBytes(int64(len(bb.body)))
 	b.ReportAllocs()
 	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		bb.stamp(uint64(i))
+	for ; b.Loop(); seq++ {
+		if knownUsers > 0 {
+			bb.stampKnown(seq, rng, knownUsers)
+		} else {
+			bb.stamp(seq)
+		}
 		payload := bb.body
 		if zip {
 			b.StopTimer()
@@ -103,13 +130,19 @@ func benchServeHTTP(b *testing.B, path string, events int, zip bool) {
 
 // BenchmarkEmulatorBatch2000Events is one core's cost of a full Batch request of
 // 2000 events of about 1 KB (2 MB): parse, validate, rate limits, dedup, recording.
-func BenchmarkEmulatorBatch2000Events(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, false) }
+func BenchmarkEmulatorBatch2000Events(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, false, 0) }
 
 // BenchmarkEmulatorBatch2000EventsGzip adds decompression.
-func BenchmarkEmulatorBatch2000EventsGzip(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, true) }
+func BenchmarkEmulatorBatch2000EventsGzip(b *testing.B) { benchServeHTTP(b, pathBatch, 2000, true, 0) }
 
 // BenchmarkEmulatorHTTPV2800Events is a full HTTP V2 request: 800 events fit in 1 MB.
-func BenchmarkEmulatorHTTPV2800Events(b *testing.B) { benchServeHTTP(b, pathHTTPV2, 800, false) }
+func BenchmarkEmulatorHTTPV2800Events(b *testing.B) { benchServeHTTP(b, pathHTTPV2, 800, false, 0) }
+
+// BenchmarkEmulatorHTTPV2KnownIDs is HTTP V2 requests of 500 events from 200,000 known
+// users with two devices each, as make bench sends.
+func BenchmarkEmulatorHTTPV2KnownIDs(b *testing.B) {
+	benchServeHTTP(b, pathHTTPV2, 500, false, 200_000)
+}
 
 // BenchmarkEmulatorLoopback measures requests/s and events/s of the emulator serving
 // concurrent clients over loopback as the command does (recording every event to a

@@ -194,39 +194,85 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-func TestSlidingCounterForgetsExpiredSlots(t *testing.T) {
-	c := newSlidingCounter(time.Second, 10)
-	c.add(1, 5, t0)
-	c.add(2, 1, t0.Add(500*time.Millisecond))
-	c.add(1, 2, t0.Add(900*time.Millisecond))
-	if got := c.count(1, t0.Add(999*time.Millisecond)); got != 7 {
+// counted adds n events for key in window w of s at now, as the limiter does.
+func counted(s *windowSet, key uint64, w int, n int64, now time.Time) {
+	s.add(key, s.row(key, now), w, n, now)
+}
+
+func countOf(s *windowSet, key uint64, w int, now time.Time) int64 {
+	return s.count(s.row(key, now), w, now)
+}
+
+func TestWindowSetForgetsExpiredSlots(t *testing.T) {
+	s := newWindowSet([]time.Duration{time.Second}, []int{10})
+	counted(s, 1, 0, 5, t0)
+	counted(s, 2, 0, 1, t0.Add(500*time.Millisecond))
+	counted(s, 1, 0, 2, t0.Add(900*time.Millisecond))
+	if got := countOf(s, 1, 0, t0.Add(999*time.Millisecond)); got != 7 {
 		t.Errorf("count before expiry %d, want 7", got)
 	}
-	if got := c.count(1, t0.Add(time.Second)); got != 2 {
+	if got := countOf(s, 1, 0, t0.Add(time.Second)); got != 2 {
 		t.Errorf("count once t0's slot expired %d, want 2", got)
 	}
-	// A clock going back counts into the newest slot instead of reviving old ones.
-	if got := c.count(1, t0); got != 2 {
+	// A clock going back counts as the latest time seen instead of reviving old slots.
+	if got := countOf(s, 1, 0, t0); got != 2 {
 		t.Errorf("count with the clock back at t0: %d, want 2", got)
 	}
-	if got := c.count(1, t0.Add(time.Hour)); got != 0 || len(c.total) != 0 {
-		t.Errorf("after an hour: count %d and %d ids held, want none", got, len(c.total))
-	}
-	for i, slot := range c.ring {
-		if slot != nil {
-			t.Errorf("slot %d still holds %d ids", i, len(slot))
+	// An event counted with the clock back at t0 counts as at t0+1s.
+	counted(s, 1, 0, 1, t0)
+	for _, c := range []struct {
+		at   time.Duration
+		want int64
+	}{{1800 * time.Millisecond, 3}, {1900 * time.Millisecond, 1}, {2 * time.Second, 0}} {
+		if got := countOf(s, 1, 0, t0.Add(c.at)); got != c.want {
+			t.Errorf("count at t0+%v: %d, want %d", c.at, got, c.want)
 		}
 	}
 }
 
-func TestSlidingCounterShrinksItsTotals(t *testing.T) {
-	c := newSlidingCounter(time.Second, 10)
-	for key := range uint64(5000) {
-		c.add(key, 1, t0)
+func TestWindowSetKeepsEachWindowApart(t *testing.T) {
+	s := newWindowSet([]time.Duration{time.Second, 24 * time.Hour}, []int{10, 24})
+	counted(s, 1, 0, 30, t0)
+	counted(s, 1, 1, 30, t0)
+	counted(s, 1, 1, 5, t0.Add(2*time.Second))
+	for _, c := range []struct {
+		window int
+		at     time.Duration
+		want   int64
+	}{
+		{window: 0, at: 2 * time.Second, want: 0},
+		{window: 1, at: 2 * time.Second, want: 35},
+		{window: 1, at: 23*time.Hour + 59*time.Minute, want: 35},
+		{window: 1, at: 24 * time.Hour, want: 0},
+	} {
+		if got := countOf(s, 1, c.window, t0.Add(c.at)); got != c.want {
+			t.Errorf("window %d at t0+%v: count %d, want %d", c.window, c.at, got, c.want)
+		}
 	}
-	c.add(1, 1, t0.Add(900*time.Millisecond))
-	c.count(1, t0.Add(time.Second))
-	if len(c.total) != 1 || c.peak != 1 {
-		t.Errorf("totals hold %d ids (peak %d), want 1 after the rebuild", len(c.total), c.peak)
+}
+
+func TestWindowSetFreesTheRowsOfForgottenIDs(t *testing.T) {
+	s := newWindowSet([]time.Duration{time.Second}, []int{10})
+	for key := range uint64(5000) {
+		counted(s, key, 0, 1, t0)
+	}
+	counted(s, 1, 0, 1, t0.Add(900*time.Millisecond))
+	rows := s.used
+	// A sweep runs an eighth of the window after the last one, at the first lookup.
+	later := t0.Add(1100 * time.Millisecond)
+	if got := countOf(s, 1, 0, later); got != 1 {
+		t.Errorf("count of the id still in its window %d, want 1", got)
+	}
+	if len(s.rows) != 1 || s.peak != 1 {
+		t.Errorf("%d ids held (peak %d), want 1 after the sweep and rebuild", len(s.rows), s.peak)
+	}
+	for key := uint64(10_000); key < 10_000+4999; key++ {
+		counted(s, key, 0, 1, later)
+	}
+	if got := s.used; got != rows {
+		t.Errorf("%d rows after as many new ids as were forgotten, want the %d rows reused", got, rows)
+	}
+	if got := countOf(s, 0, 0, later); got != 0 {
+		t.Errorf("a forgotten id whose row was reused counts %d, want 0", got)
 	}
 }
