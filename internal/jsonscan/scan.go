@@ -204,9 +204,10 @@ var stringStop = func() (t [256]bool) {
 func (sc *Scanner) str() (escaped bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	s, i := sc.s, sc.i+1
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
 	for {
-		for ; i+8 <= len(s); i += 8 {
-			x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		for ; i+8 <= len(b); i += 8 {
+			x := binary.LittleEndian.Uint64(b[i : i+8])
 			q, b := x^('"'*ones), x^('\\'*ones)
 			if flags := ((x-0x20*ones) & ^x | (q-ones) & ^q | (b-ones) & ^b) & highs; flags != 0 {
 				i += bits.TrailingZeros64(flags) / 8
