@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,16 +27,33 @@ func benchEvents(b *testing.B) [][]byte {
 	return out
 }
 
+// BenchmarkMapRaw maps Braze's samples as published (pretty-printed, a third
+// of their bytes whitespace) and compacted, as JSON lines and Braze's
+// connector carry them.
 func BenchmarkMapRaw(b *testing.B) {
-	events := benchEvents(b)
-	m, _ := New(DefaultOptions())
-	dst := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := m.MapRaw(dst[:0], events[i%len(events)]); err != nil {
+	pretty := benchEvents(b)
+	compact := make([][]byte, len(pretty))
+	for i, ev := range pretty {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, ev); err != nil {
 			b.Fatal(err)
 		}
+		compact[i] = buf.Bytes()
+	}
+	for _, c := range []struct {
+		name   string
+		events [][]byte
+	}{{"pretty", pretty}, {"compact", compact}} {
+		b.Run(c.name, func(b *testing.B) {
+			m, _ := New(DefaultOptions())
+			dst := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := m.MapRaw(dst[:0], c.events[i%len(c.events)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -69,4 +88,26 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkProcessor is the currents_to_amplitude processor on batches of 500
+// messages, as the binary runs it; ns/event is the cost of one event.
+func BenchmarkProcessor(b *testing.B) {
+	events := benchEvents(b)
+	m, _ := New(DefaultOptions())
+	p := &processor{m: m}
+	const size = 500
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		batch := make(service.MessageBatch, size)
+		for i := range batch {
+			batch[i] = service.NewMessage(events[i%len(events)])
+		}
+		b.StartTimer()
+		if _, err := p.ProcessBatch(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
 }
