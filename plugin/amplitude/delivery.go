@@ -22,7 +22,7 @@ type delivery struct {
 	failed  []error
 	state   []eventState
 	pending []int // events to hand to the dispatcher, by index
-	results chan result
+	results chan []result
 
 	transient, config backoff
 }
@@ -48,7 +48,7 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 		failed:    make([]error, len(batch)),
 		state:     make([]eventState, len(batch)),
 		pending:   make([]int, 0, len(batch)),
-		results:   make(chan result, len(batch)),
+		results:   make(chan []result, len(batch)),
 		transient: backoff{cfg: o.retry},
 		config:    backoff{cfg: o.configRetry},
 	}
@@ -58,7 +58,13 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 			d.fail(i, &api.EventError{Reason: api.ReasonInvalidJSON, Detail: err.Error()})
 			continue
 		}
-		ev, evErr := api.Inspect(raw, o.minIDLength, o.maxEventBytes)
+		var ev api.Event
+		var evErr *api.EventError
+		if fields, ok := api.FieldsOf(msg.Context(), raw); ok {
+			ev, evErr = api.Check(raw, fields, o.minIDLength, o.maxEventBytes)
+		} else {
+			ev, evErr = api.Inspect(raw, o.minIDLength, o.maxEventBytes)
+		}
 		if evErr != nil {
 			d.fail(i, evErr)
 			continue
@@ -98,9 +104,9 @@ func (d *delivery) run(ctx context.Context) error {
 			break
 		}
 		select {
-		case r := <-d.results:
-			outstanding--
-			d.apply(r)
+		case results := <-d.results:
+			outstanding -= len(results)
+			d.apply(results)
 		case <-wakeC:
 		case <-ctx.Done():
 			d.release()
@@ -198,25 +204,32 @@ func (d *delivery) submit(ready []int) {
 	d.o.dispatcher.submit(jobs)
 }
 
-func (d *delivery) apply(r result) {
+// apply takes the verdicts of a request on some of the batch's events.
+func (d *delivery) apply(results []result) {
 	o := d.o
-	switch r.v.kind {
-	case accepted:
-		o.metrics.eventsSent.Incr(1)
-		d.transient.reset()
-		d.config.reset()
-		return
-	case failed:
-		d.fail(r.idx, r.v.err)
-		return
-	case retryLater:
-		d.state[r.idx].notBefore = d.transient.retryAt(o.now())
-		d.state[r.idx].maybeDelivered = true
-	case configFault:
-		d.state[r.idx].notBefore = d.config.retryAt(o.now())
+	sent := 0
+	for _, r := range results {
+		switch r.v.kind {
+		case accepted:
+			sent++
+			d.transient.reset()
+			d.config.reset()
+			continue
+		case failed:
+			d.fail(r.idx, r.v.err)
+			continue
+		case retryLater:
+			d.state[r.idx].notBefore = d.transient.retryAt(o.now())
+			d.state[r.idx].maybeDelivered = true
+		case configFault:
+			d.state[r.idx].notBefore = d.config.retryAt(o.now())
+		}
+		o.metrics.retries.Incr(1, r.v.reason)
+		d.pending = append(d.pending, r.idx)
 	}
-	o.metrics.retries.Incr(1, r.v.reason)
-	d.pending = append(d.pending, r.idx)
+	if sent > 0 {
+		o.metrics.eventsSent.Incr(int64(sent))
+	}
 }
 
 func (d *delivery) batchError(batch service.MessageBatch) error {

@@ -32,16 +32,14 @@ type dispatcher struct {
 // job is one event of a batch waiting for its verdict.
 type job struct {
 	ev  *api.Event
-	idx int           // the event's index in its batch
-	to  chan<- result // the batch's results, with room for every event
+	idx int             // the event's index in its batch
+	to  chan<- []result // the batch's results, with room for a send per event
 }
 
 type result struct {
 	idx int
 	v   verdict
 }
-
-func (j job) done(v verdict) { j.to <- result{j.idx, v} }
 
 type verdictKind int
 
@@ -147,13 +145,12 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 		settle(jobs, verdict{kind: accepted})
 	case api.EventsRejected:
 		rejected := r.RejectedEvents()
-		for k, j := range jobs {
+		settleEach(jobs, func(k int) verdict {
 			if err, ok := rejected[k]; ok {
-				j.done(verdict{kind: failed, err: err})
-			} else {
-				j.done(verdict{kind: retryNow, reason: "events_rejected"})
+				return verdict{kind: failed, err: err}
 			}
-		}
+			return verdict{kind: retryNow, reason: "events_rejected"}
+		})
 	case api.ConfigFault:
 		cause := "missing field " + r.MissingField
 		if r.MissingField == "" {
@@ -167,7 +164,7 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 			if outcome == api.Unexplained {
 				reason = api.ReasonRejected
 			}
-			jobs[0].done(verdict{kind: failed, err: &api.EventError{Reason: reason,
+			settle(jobs, verdict{kind: failed, err: &api.EventError{Reason: reason,
 				Detail: fmt.Sprintf("Amplitude answered %d %q to this event alone", status, r.Error)}})
 			return body
 		}
@@ -203,25 +200,41 @@ func (d *dispatcher) throttled(jobs []job, r *api.Response) {
 	if len(named) > 0 {
 		o.throttledLog.note(now, named...)
 	}
-	for _, j := range jobs {
-		_, dev := r.ExceededDailyQuotaDevices[j.ev.DeviceID]
-		_, usr := r.ExceededDailyQuotaUsers[j.ev.UserID]
+	settleEach(jobs, func(k int) verdict {
+		ev := jobs[k].ev
+		_, dev := r.ExceededDailyQuotaDevices[ev.DeviceID]
+		_, usr := r.ExceededDailyQuotaUsers[ev.UserID]
 		switch {
-		case !(dev && j.ev.DeviceID != "") && !(usr && j.ev.UserID != ""):
-			j.done(verdict{kind: retryNow, reason: "throttled"})
+		case !(dev && ev.DeviceID != "") && !(usr && ev.UserID != ""):
+			return verdict{kind: retryNow, reason: "throttled"}
 		case !o.holdDaily:
-			j.done(verdict{kind: failed, err: &api.EventError{Reason: api.ReasonDailyQuota, Detail: "Amplitude reports the device or user over its daily quota"}})
+			return verdict{kind: failed, err: &api.EventError{Reason: api.ReasonDailyQuota, Detail: "Amplitude reports the device or user over its daily quota"}}
 		default:
 			// Amplitude counts the quota in hours: look again in one.
-			o.limiter.Pause(now, limiter.Device, j.ev.DeviceID, now.Add(time.Hour))
-			o.limiter.Pause(now, limiter.User, j.ev.UserID, now.Add(time.Hour))
-			j.done(verdict{kind: retryNow, reason: "daily_quota"})
+			o.limiter.Pause(now, limiter.Device, ev.DeviceID, now.Add(time.Hour))
+			o.limiter.Pause(now, limiter.User, ev.UserID, now.Add(time.Hour))
+			return verdict{kind: retryNow, reason: "daily_quota"}
 		}
-	}
+	})
 }
 
-func settle(jobs []job, v verdict) {
-	for _, j := range jobs {
-		j.done(v)
+// settle gives every job the same verdict.
+func settle(jobs []job, v verdict) { settleEach(jobs, func(int) verdict { return v }) }
+
+// settleEach gives each job its verdict. A request's jobs come from a few
+// batches, each batch's in a row, so each run of one batch's jobs is handed
+// over in one channel send rather than one per event.
+func settleEach(jobs []job, verdictOf func(k int) verdict) {
+	for start := 0; start < len(jobs); {
+		to, end := jobs[start].to, start+1
+		for end < len(jobs) && jobs[end].to == to {
+			end++
+		}
+		results := make([]result, end-start)
+		for k := start; k < end; k++ {
+			results[k-start] = result{jobs[k].idx, verdictOf(k)}
+		}
+		to <- results
+		start = end
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 // MethodName is the Bloblang method this package registers.
@@ -60,9 +62,9 @@ func (m *Mapper) Method(v any) (any, error) {
 	switch t := v.(type) {
 	case []byte:
 		// No copy: the event is only read, as in MapRaw.
-		out, err = m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(t), len(t)))
+		out, err = m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(t), len(t)), nil)
 	case string:
-		out, err = m.mapToOwnedBytes(t)
+		out, err = m.mapToOwnedBytes(t, nil)
 	default:
 		out, err = m.MapObject(v)
 	}
@@ -89,15 +91,15 @@ var chunks = sync.Pool{New: func() any { return new([]byte) }}
 
 // mapToOwnedBytes maps an event into the free end of a pooled chunk and
 // returns that part, capped so that appending to it cannot reach the next
-// event: the message owns it from then on.
-func (m *Mapper) mapToOwnedBytes(event string) ([]byte, error) {
+// event: the message owns it from then on. written is as in mapString.
+func (m *Mapper) mapToOwnedBytes(event string, written *api.Fields) ([]byte, error) {
 	chunk := chunks.Get().(*[]byte)
 	defer chunks.Put(chunk)
 	if cap(*chunk)-len(*chunk) < len(event)+chunkSlack {
 		*chunk = make([]byte, 0, max(chunkSize, 2*len(event)+chunkSlack))
 	}
 	free := (*chunk)[len(*chunk):]
-	out, err := m.mapString(free, event)
+	out, err := m.mapString(free, event, written)
 	if err != nil {
 		return nil, err
 	}

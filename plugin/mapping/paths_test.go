@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 // optionSets exercise every branch that differs between the two paths.
@@ -88,6 +89,7 @@ func toOutcome(t testing.TB, out []byte, err error) outcome {
 
 func assertPathsAgree(t testing.TB, m *Mapper, data []byte) {
 	t.Helper()
+	assertWrittenFieldsCheckAsInspect(t, m, data)
 	raw := rawOutcome(t, m, data)
 	obj, parsed := objectOutcome(t, m, data)
 	if !parsed {
@@ -95,6 +97,29 @@ func assertPathsAgree(t testing.TB, m *Mapper, data []byte) {
 	}
 	if !reflect.DeepEqual(raw, obj) {
 		t.Fatalf("paths disagree on %q:\n raw    %+v\n object %+v", data, raw, obj)
+	}
+}
+
+// assertWrittenFieldsCheckAsInspect: the amplitude output checks an event
+// from the processor with the fields the mapping says it wrote instead of
+// reading it again (api.WithFields), so those fields must get exactly the
+// verdict that reading the event gets, whatever the output's limits.
+func assertWrittenFieldsCheckAsInspect(t testing.TB, m *Mapper, data []byte) {
+	t.Helper()
+	var written api.Fields
+	out, err := m.mapString(nil, string(data), &written)
+	if err != nil {
+		return
+	}
+	for _, minIDLength := range []int{0, 5, 12, 40} {
+		for _, maxBytes := range []int{len(out), len(out) - 1} {
+			gotEv, gotErr := api.Check(out, written, minIDLength, maxBytes)
+			wantEv, wantErr := api.Inspect(out, minIDLength, maxBytes)
+			if !reflect.DeepEqual(gotEv, wantEv) || !reflect.DeepEqual(gotErr, wantErr) {
+				t.Fatalf("min_id_length %d, max %d bytes: %s\nwith the written fields %+v, %v\nread again %+v, %v",
+					minIDLength, maxBytes, out, gotEv, gotErr, wantEv, wantErr)
+			}
+		}
 	}
 }
 
@@ -144,6 +169,10 @@ func variants(t testing.TB, data []byte) [][]byte {
 		edit(func(ev map[string]any) { delete(user(ev), "external_user_id") }),
 		edit(func(ev map[string]any) { user(ev)["device_id"] = nil }),
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = 12345 }),
+		edit(func(ev map[string]any) { user(ev)["external_user_id"] = "ab" }),
+		edit(func(ev map[string]any) { user(ev)["external_user_id"] = "null" }),
+		bytes.Replace(data, []byte(`"external_user_id" : "`), []byte(`"external_user_id" : "\u0041\"`), 1),
+		edit(func(ev map[string]any) { ev["time"] = 0 }),
 		edit(func(ev map[string]any) { delete(ev, "id") }),
 		edit(func(ev map[string]any) { ev["time"] = "2033802504" }),
 		edit(func(ev map[string]any) { ev["time"] = 1.5e9 }),

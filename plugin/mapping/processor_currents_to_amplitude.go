@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 func processorSpec() *service.ConfigSpec {
@@ -99,7 +101,8 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 			continue
 		}
 		// No copy: the event is only read while it is mapped.
-		out, err := p.m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(raw), len(raw)))
+		var written api.Fields
+		out, err := p.m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
 		switch {
 		case errors.Is(err, ErrExcluded):
 			continue
@@ -107,6 +110,8 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 			msg.SetError(err)
 		default:
 			msg.SetBytes(out)
+			// The amplitude output then checks the event without reading it again.
+			msg = msg.WithContext(api.WithFields(msg.Context(), out, written))
 		}
 		kept = append(kept, msg)
 	}

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
+	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 // MapRaw appends the Amplitude event for the Currents event JSON in event to
@@ -18,11 +19,13 @@ import (
 func (m *Mapper) MapRaw(dst, event []byte) ([]byte, error) {
 	// No copy: the event is only read, and every string kept past this call
 	// is copied into dst or cloned.
-	return m.mapString(dst, unsafe.String(unsafe.SliceData(event), len(event)))
+	return m.mapString(dst, unsafe.String(unsafe.SliceData(event), len(event)), nil)
 }
 
-// mapString is MapRaw on the event's text.
-func (m *Mapper) mapString(dst []byte, doc string) ([]byte, error) {
+// mapString is MapRaw on the event's text. When written is not nil, it
+// receives the top-level fields Amplitude checks as views of the output
+// (see api.WithFields), which the caller must then never change.
+func (m *Mapper) mapString(dst []byte, doc string, written *api.Fields) ([]byte, error) {
 	if doc == "" {
 		return dst, &FieldError{Problem: "empty message, expected a JSON object"}
 	}
@@ -30,7 +33,7 @@ func (m *Mapper) mapString(dst []byte, doc string) ([]byte, error) {
 		// Amplitude would reject the whole request over one bad byte.
 		doc = replaceInvalidUTF8(doc)
 	}
-	out, err := m.mapRaw(dst, doc)
+	out, err := m.mapRaw(dst, doc, written)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -63,7 +66,7 @@ type property struct {
 // properties) without allocating; bigger events grow the slice on the heap.
 const propertiesOnStack = 32
 
-func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
+func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, error) {
 	// The properties travel by value rather than in rawEvent: Go's escape
 	// analysis counts a store through a pointer as a heap store, which would
 	// move buf to the heap.
@@ -104,6 +107,7 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
 	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c[rolePurchase])
 	dst = append(dst, `},"event_type":`...)
+	eventType := len(dst)
 	switch name := c[roleName].Raw; {
 	case !p.custom:
 		dst = append(dst, p.eventTypeJSON...)
@@ -114,20 +118,55 @@ func (m *Mapper) mapRaw(dst []byte, doc string) ([]byte, error) {
 		dst = append(dst, m.customEventTypePrefix...)
 		dst = append(dst, name[1:]...)
 	}
+	eventTypeEnd := len(dst)
 	dst = append(dst, `,"insert_id":`...)
 	dst = append(dst, ev.id.Raw...)
 	dst = append(dst, `,"library":"`+Library+`","time":`...)
+	tm := len(dst)
 	dst = strconv.AppendInt(dst, ms, 10)
+	tmEnd := len(dst)
+	var userID, deviceID span
 	if h.externalUserID.text != "" {
 		dst = append(dst, `,"user_id":`...)
-		dst = append(dst, ev.externalUserID.Raw...)
+		dst, userID = appendSpan(dst, ev.externalUserID)
 	}
 	if h.deviceID.text != "" {
 		dst = append(dst, `,"device_id":`...)
-		dst = append(dst, ev.deviceID.Raw...)
+		dst, deviceID = appendSpan(dst, ev.deviceID)
 	}
 	dst = m.appendTopLevel(dst, p, c)
-	return append(dst, '}'), nil
+	dst = append(dst, '}')
+	if written != nil {
+		out := unsafe.String(unsafe.SliceData(dst), len(dst))
+		*written = api.Fields{
+			UserID:    userID.in(out),
+			DeviceID:  deviceID.in(out),
+			EventType: jsonscan.Value{Raw: out[eventType:eventTypeEnd], Kind: jsonscan.String},
+			Time:      jsonscan.Value{Raw: out[tm:tmEnd], Kind: jsonscan.Number},
+		}
+	}
+	return dst, nil
+}
+
+// span is where a value was written in the output: the output may still
+// move as it grows, so its place is kept rather than a view.
+type span struct {
+	start, end int
+	v          jsonscan.Value // as read
+}
+
+func appendSpan(dst []byte, v jsonscan.Value) ([]byte, span) {
+	start := len(dst)
+	dst = append(dst, v.Raw...)
+	return dst, span{start: start, end: len(dst), v: v}
+}
+
+// in is the value as written in out; the zero Value if none was.
+func (s span) in(out string) jsonscan.Value {
+	if s.v.Kind == jsonscan.Absent {
+		return jsonscan.Value{}
+	}
+	return jsonscan.Value{Raw: out[s.start:s.end], Kind: s.v.Kind, Escaped: s.v.Escaped}
 }
 
 // scanEvent validates the whole document while it collects the event's

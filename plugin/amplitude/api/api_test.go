@@ -247,3 +247,19 @@ func TestKindsAndRegions(t *testing.T) {
 		t.Error("unknown region accepted")
 	}
 }
+
+func TestBlocklistedMatchesAmplitudesListInAnyCase(t *testing.T) {
+	for id := range blocklist {
+		for _, v := range []string{id, strings.ToUpper(id), strings.ToUpper(id[:min(1, len(id))]) + id[min(1, len(id)):]} {
+			if !Blocklisted(v) {
+				t.Errorf("%q is not blocklisted", v)
+			}
+		}
+	}
+	for _, id := range []string{"user-1", "nulll", "0-device", "00000000-0000-0000-0000-000000000001",
+		"f47ac10b-58cc-4372-a567-0e02b2c3d479", "ñull", "NIL ", "anonymous-1"} {
+		if Blocklisted(id) {
+			t.Errorf("%q is blocklisted", id)
+		}
+	}
+}

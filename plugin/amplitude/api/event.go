@@ -52,6 +52,12 @@ type Event struct {
 // UNIX time in seconds is far below it.
 const minMillis = 100_000_000_000
 
+// Fields are the top-level fields of an event that Amplitude checks, as
+// JSON values; absent ones are the zero Value.
+type Fields struct {
+	UserID, DeviceID, EventType, Time jsonscan.Value
+}
+
 // Inspect makes Amplitude's checks on one event before any byte is sent, so
 // a bad event fails alone instead of costing a request. maxBytes is the
 // largest event a request can carry. One pass validates the whole event and
@@ -59,7 +65,7 @@ const minMillis = 100_000_000_000
 // keys wins.
 func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if len(raw) > maxBytes {
-		return Event{}, eventError(ReasonTooLarge, "event of %d bytes; a request carries at most %d", len(raw), maxBytes)
+		return Event{}, tooLarge(raw, maxBytes)
 	}
 	if len(raw) == 0 || !utf8.Valid(raw) {
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object in UTF-8")
@@ -72,17 +78,17 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 		}
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object")
 	}
-	var userID, deviceID, eventType, tm jsonscan.Value
+	var f Fields
 	for it := sc.Object(); it.Next(&sc); {
 		switch it.Name() {
 		case "user_id":
-			userID = sc.Value()
+			f.UserID = sc.Value()
 		case "device_id":
-			deviceID = sc.Value()
+			f.DeviceID = sc.Value()
 		case "event_type":
-			eventType = sc.Value()
+			f.EventType = sc.Value()
 		case "time":
-			tm = sc.Value()
+			f.Time = sc.Value()
 		default:
 			sc.Value()
 		}
@@ -90,27 +96,40 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if sc.End(); sc.Bad() {
 		return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
 	}
-	if eventType.Kind != jsonscan.String || eventType.Raw == `""` {
+	return Check(raw, f, minIDLength, maxBytes)
+}
+
+// Check makes Inspect's checks on an event already known to be a JSON
+// object in UTF-8 whose top-level fields are f, without reading it again.
+func Check(raw []byte, f Fields, minIDLength, maxBytes int) (Event, *EventError) {
+	if len(raw) > maxBytes {
+		return Event{}, tooLarge(raw, maxBytes)
+	}
+	if f.EventType.Kind != jsonscan.String || f.EventType.Raw == `""` {
 		return Event{}, eventError(ReasonMissingEventType, "event_type must be a non-empty string")
 	}
 	ev := Event{Raw: raw}
 	var err *EventError
-	if ev.UserID, err = checkID("user_id", userID, minIDLength); err != nil {
+	if ev.UserID, err = checkID("user_id", f.UserID, minIDLength); err != nil {
 		return Event{}, err
 	}
-	if ev.DeviceID, err = checkID("device_id", deviceID, minIDLength); err != nil {
+	if ev.DeviceID, err = checkID("device_id", f.DeviceID, minIDLength); err != nil {
 		return Event{}, err
 	}
 	if ev.UserID == "" && ev.DeviceID == "" {
 		return Event{}, eventError(ReasonMissingID, "neither user_id nor device_id is set")
 	}
-	if tm.Kind != jsonscan.Absent {
-		ms, perr := strconv.ParseInt(tm.Raw, 10, 64)
-		if tm.Kind != jsonscan.Number || perr != nil || ms < minMillis {
-			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", tm.Raw)
+	if f.Time.Kind != jsonscan.Absent {
+		ms, perr := strconv.ParseInt(f.Time.Raw, 10, 64)
+		if f.Time.Kind != jsonscan.Number || perr != nil || ms < minMillis {
+			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", f.Time.Raw)
 		}
 	}
 	return ev, nil
+}
+
+func tooLarge(raw []byte, maxBytes int) *EventError {
+	return eventError(ReasonTooLarge, "event of %d bytes; a request carries at most %d", len(raw), maxBytes)
 }
 
 // checkID returns the id, "" when absent, or why Amplitude would refuse it.
@@ -139,10 +158,33 @@ var blocklist = map[string]bool{
 	"00000000-0000-0000-0000-000000000000": true, "lmy47d": true,
 }
 
+// blockedStarts[n] holds the first bytes of the blocked ids n bytes long.
+var blockedStarts = func() (starts [len("00000000-0000-0000-0000-000000000000") + 1]string) {
+	for id := range blocklist {
+		if id != "" {
+			starts[len(id)] += id[:1]
+		}
+	}
+	return starts
+}()
+
 // Blocklisted reports whether Amplitude refuses id as a user_id or device_id.
 func Blocklisted(id string) bool {
-	if len(id) > len("00000000-0000-0000-0000-000000000000") {
-		return false // skip lower-casing the common, long ids
+	// Almost every real id differs from the blocked ones in length or first
+	// byte: those skip the lower-casing and the lookup. A non-ASCII first
+	// byte might lower-case to ASCII, so it takes the full test.
+	if len(id) >= len(blockedStarts) {
+		return false
+	}
+	if id != "" && id[0] < utf8.RuneSelf && strings.IndexByte(blockedStarts[len(id)], lowerASCII(id[0])) < 0 {
+		return false
 	}
 	return blocklist[strings.ToLower(id)]
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
