@@ -4,9 +4,12 @@
 # Bloblang and the host's http_client output, and the Go benchmarks of each
 # stage. Prints one report; everything it measured stays in out/bench/.
 #
-#   scripts/bench.sh [-n EVENTS] [-baseline-n EVENTS] [-count N] [-no-profile] [-keep-inputs]
+#   scripts/bench.sh [-n EVENTS] [-runs N] [-baseline-n EVENTS] [-count N] [-no-profile] [-keep-inputs]
 #
 # -n               events per end-to-end run (default 1,000,000)
+# -runs            runs of each end-to-end case but the baseline, in rounds
+#                  (default 3): this machine's speed drifts by 10-20% from one
+#                  run to the next, and the table shows each case's median run
 # -baseline-n      events of the baseline run (default: 250,000 or -n if
 #                  smaller): it is ~10x slower, and its rate is steady long
 #                  before; a smaller share keeps `make bench` under 10 minutes
@@ -17,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 events=1000000
+runs=3
 baseline_events=""
 count=6
 profile=1
@@ -24,11 +28,12 @@ keep_inputs=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) events="$2"; shift 2 ;;
+	-runs) runs="$2"; shift 2 ;;
 	-baseline-n) baseline_events="$2"; shift 2 ;;
 	-count) count="$2"; shift 2 ;;
 	-no-profile) profile=0; shift ;;
 	-keep-inputs) keep_inputs=1; shift ;;
-	*) echo "usage: $0 [-n EVENTS] [-baseline-n EVENTS] [-count N] [-no-profile] [-keep-inputs]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-n EVENTS] [-runs N] [-baseline-n EVENTS] [-count N] [-no-profile] [-keep-inputs]" >&2; exit 2 ;;
 	esac
 done
 if [ -z "$baseline_events" ]; then
@@ -76,14 +81,23 @@ if [ "$profile" = 1 ] && [ "$events" -ge 500000 ]; then
 	profile_flags=(-profile "$out/http_v2.cpu.prof" -profile-after 2s -profile-for 5s)
 fi
 failed=0
-run "amplitude http_v2" uniform "$out/uniform.jsonl" "$events" /2/httpapi ${profile_flags[@]+"${profile_flags[@]}"} -- $(ours http_v2) || failed=1
-run "amplitude http_v2 gzip" uniform "$out/uniform.jsonl" "$events" /2/httpapi -- $(ours http_v2 true) || failed=1
-run "amplitude batch" uniform "$out/uniform.jsonl" "$events" /batch -- $(ours batch) || failed=1
-BENCH_BASELINE_MAPPING=config/baseline/currents_to_amplitude.blobl \
-	run "baseline http_client" uniform "$out/baseline.jsonl" "$baseline_events" /2/httpapi -- \
-	"$bin/connect-amplitude" run --log.level warn config/bench/baseline_http_client.yaml || failed=1
-run "amplitude http_v2" hot "$out/hot.jsonl" "$events" /2/httpapi -- $(ours http_v2) || failed=1
-run "amplitude batch" hot "$out/hot.jsonl" "$events" /batch -- $(ours batch) || failed=1
+# Rounds rather than each case N times in a row, so that a slow spell of the
+# machine spreads over the cases. The baseline runs once: it is 10x slower,
+# and its ratio is far from the target.
+for round in $(seq "$runs"); do
+	if [ "$runs" -gt 1 ]; then echo "bench: round $round of $runs"; fi
+	run "amplitude http_v2" uniform "$out/uniform.jsonl" "$events" /2/httpapi ${profile_flags[@]+"${profile_flags[@]}"} -- $(ours http_v2) || failed=1
+	profile_flags=() # one profile is enough
+	run "amplitude http_v2 gzip" uniform "$out/uniform.jsonl" "$events" /2/httpapi -- $(ours http_v2 true) || failed=1
+	run "amplitude batch" uniform "$out/uniform.jsonl" "$events" /batch -- $(ours batch) || failed=1
+	if [ "$round" = 1 ]; then
+		BENCH_BASELINE_MAPPING=config/baseline/currents_to_amplitude.blobl \
+			run "baseline http_client" uniform "$out/baseline.jsonl" "$baseline_events" /2/httpapi -- \
+			"$bin/connect-amplitude" run --log.level warn config/bench/baseline_http_client.yaml || failed=1
+	fi
+	run "amplitude http_v2" hot "$out/hot.jsonl" "$events" /2/httpapi -- $(ours http_v2) || failed=1
+	run "amplitude batch" hot "$out/hot.jsonl" "$events" /batch -- $(ours batch) || failed=1
+done
 if [ "$keep_inputs" = 0 ]; then
 	rm -f "$out/uniform.jsonl" "$out/hot.jsonl" "$out/baseline.jsonl"
 fi

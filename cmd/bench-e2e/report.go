@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,11 +108,14 @@ func writeReport(w io.Writer, m machine, runs []result, benches []benchSummary, 
 	fmt.Fprintf(bw, ", %s %s/%s\n\n", m.GoVersion, m.OS, m.Arch)
 
 	if len(runs) > 0 {
-		fmt.Fprintln(bw, "End to end (the binary reads a JSON-lines file, maps, sends to the emulator running as its own process):")
+		fmt.Fprintln(bw, "End to end (the binary reads a JSON-lines file, maps, sends to the emulator running as its own process;")
+		fmt.Fprintln(bw, "a case run more than once shows its run of median events/s, and the range of all its runs):")
 		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, "| run | ids | events | events/s | CPU s per M events | peak RSS MB | emulator CPU s per M | dead-lettered | requests | events/request | KB/request | load avg at start |")
-		fmt.Fprintln(bw, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
-		for _, r := range runs {
+		fmt.Fprintln(bw, "| run | ids | events | events/s | range | CPU s per M events | peak RSS MB | emulator CPU s per M | dead-lettered | requests | events/request | KB/request | load avg at start |")
+		fmt.Fprintln(bw, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+		cs := groupCases(runs)
+		for _, c := range cs {
+			r := c.shown
 			reqs := r.requests()
 			perReq := func(v int64) float64 {
 				if reqs == 0 {
@@ -123,13 +127,13 @@ func writeReport(w io.Writer, m machine, runs []result, benches []benchSummary, 
 			if r.Error != "" {
 				name += " (FAILED)"
 			}
-			fmt.Fprintf(bw, "| %s | %s | %s | %s | %.1f | %.0f | %.1f | %s | %s | %.0f | %.0f | %s |\n",
-				name, r.IDs, thousands(float64(r.Events)), thousands(r.eventsPerSecond()),
+			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %.1f | %.0f | %.1f | %s | %s | %.0f | %.0f | %s |\n",
+				name, r.IDs, thousands(float64(r.Events)), thousands(r.eventsPerSecond()), c.spread(),
 				r.perMillion(r.CPUSeconds), mb(r.PeakRSSBytes), r.perMillion(r.EmulatorCPUSeconds),
 				deadLetters(r), requestCounts(r), perReq(r.Emulator.EventsReceived), perReq(r.Emulator.BytesReceived)/1000, r.LoadAverage)
 		}
 		fmt.Fprintln(bw)
-		for _, line := range ratios(runs) {
+		for _, line := range ratios(cs) {
 			fmt.Fprintln(bw, line)
 		}
 	}
@@ -157,15 +161,67 @@ func writeReport(w io.Writer, m machine, runs []result, benches []benchSummary, 
 	return bw.Flush()
 }
 
-// ratios compares each run with the baseline runs on the same ids: a run
+// runCase is one case (a run name on an input) and its runs. The machine's
+// speed drifts from one run to the next, so a case may be run several times
+// and is shown by its median run.
+type runCase struct {
+	shown            result // the run of median events/s (the slower middle one of an even count), or the first failed run
+	runs             int
+	slowest, fastest float64 // events/s of the runs that passed
+}
+
+// groupCases gathers runs by case, in the order the cases first ran.
+func groupCases(runs []result) []runCase {
+	type key struct{ name, ids string }
+	var order []key
+	byCase := map[key][]result{}
+	for _, r := range runs {
+		k := key{r.Name, r.IDs}
+		if _, seen := byCase[k]; !seen {
+			order = append(order, k)
+		}
+		byCase[k] = append(byCase[k], r)
+	}
+	cases := make([]runCase, 0, len(order))
+	for _, k := range order {
+		rs := byCase[k]
+		c := runCase{runs: len(rs)}
+		if i := slices.IndexFunc(rs, func(r result) bool { return r.Error != "" }); i >= 0 {
+			c.shown = rs[i]
+			cases = append(cases, c)
+			continue
+		}
+		slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.eventsPerSecond(), b.eventsPerSecond()) })
+		c.shown = rs[(len(rs)-1)/2]
+		c.slowest, c.fastest = rs[0].eventsPerSecond(), rs[len(rs)-1].eventsPerSecond()
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// spread is the case's events/s range over its runs, "1 run" when it has
+// one, and its run count when one failed.
+func (c runCase) spread() string {
+	switch {
+	case c.runs == 1:
+		return "1 run"
+	case c.shown.Error != "":
+		return fmt.Sprintf("%d runs", c.runs)
+	}
+	return fmt.Sprintf("%s–%s (%d runs)", thousands(c.slowest), thousands(c.fastest), c.runs)
+}
+
+// ratios compares each case with the baseline cases on the same ids: a case
 // named "baseline ..." is the reference for the others of its ids.
-func ratios(runs []result) []string {
+func ratios(cases []runCase) []string {
 	var lines []string
-	for _, base := range runs {
+	for _, bc := range cases {
+		base := bc.shown
 		if !strings.HasPrefix(base.Name, "baseline") || base.Error != "" {
 			continue
 		}
-		for _, r := range runs {
+		for _, c := range cases {
+			r := c.shown
 			if r.IDs != base.IDs || strings.HasPrefix(r.Name, "baseline") || r.Error != "" {
 				continue
 			}

@@ -85,8 +85,8 @@ func TestTheReportShowsEachRunsFigures(t *testing.T) {
 	for _, want := range []string{
 		"Machine: 2 cores (AMD EPYC), go1.26.8 linux/amd64",
 		// events/s, CPU s per M, RSS MB, emulator CPU per M, dead letters, requests, events and KB per request, load
-		"| amplitude http_v2 | uniform | 1,000,000 | 100,000 | 15.0 | 150 | 8.0 | 0 | 1,000 | 1000 | 900 | 1.00 0.50 0.20 |",
-		"| baseline http_client | uniform | 250,000 | 5,000 | 300.0 | 80 |",
+		"| amplitude http_v2 | uniform | 1,000,000 | 100,000 | 1 run | 15.0 | 150 | 8.0 | 0 | 1,000 | 1000 | 900 | 1.00 0.50 0.20 |",
+		"| baseline http_client | uniform | 250,000 | 5,000 | 1 run | 300.0 | 80 |",
 		"| 9,103 (3 daily_quota, 9,100 device_rate_limited) | 1,593 (3 × 429) | 623 |",
 		"| amplitude batch (FAILED) | uniform |",
 		"Throughput amplitude http_v2 / baseline http_client (uniform ids): 20.0x; CPU per event 20.0x less.",
@@ -98,6 +98,50 @@ func TestTheReportShowsEachRunsFigures(t *testing.T) {
 	}
 	if strings.Count(report, "Throughput ") != 1 {
 		t.Errorf("the failed run or the hot run was compared with the baseline:\n%s", report)
+	}
+}
+
+func TestARepeatedCaseShowsItsMedianRunAndRange(t *testing.T) {
+	run := func(seconds float64, err string) result {
+		return result{Name: "amplitude http_v2", IDs: "uniform", Events: 1_000_000, Seconds: seconds, CPUSeconds: seconds, Error: err}
+	}
+	base := result{Name: "baseline http_client", IDs: "uniform", Events: 250_000, Seconds: 50, CPUSeconds: 100}
+	for _, tt := range []struct {
+		name string
+		runs []result
+		want []string
+	}{
+		{
+			name: "three runs: the middle one, and the slowest to the fastest",
+			runs: []result{run(10, ""), base, run(8, ""), run(12.5, "")},
+			want: []string{"| amplitude http_v2 | uniform | 1,000,000 | 100,000 | 80,000–125,000 (3 runs) | 10.0 |",
+				"Throughput amplitude http_v2 / baseline http_client (uniform ids): 20.0x; CPU per event 40.0x less."},
+		},
+		{
+			name: "an even count: the slower middle run",
+			runs: []result{run(10, ""), run(8, ""), run(12.5, ""), run(5, "")},
+			want: []string{"| amplitude http_v2 | uniform | 1,000,000 | 100,000 | 80,000–200,000 (4 runs) |"},
+		},
+		{
+			name: "a failed run: the case shows it",
+			runs: []result{run(10, ""), run(8, "5 events lost"), base},
+			want: []string{"| amplitude http_v2 (FAILED) | uniform | 1,000,000 | 125,000 | 2 runs |"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := writeReport(&out, machine{Cores: 2}, tt.runs, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, out.String())
+				}
+			}
+			if got := strings.Count(out.String(), "| amplitude http_v2"); got != 1 {
+				t.Errorf("the case has %d rows, want 1:\n%s", got, out.String())
+			}
+		})
 	}
 }
 
