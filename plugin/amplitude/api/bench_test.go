@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 )
 
@@ -49,6 +50,39 @@ func BenchmarkInspect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Inspect(events[i%len(events)], 5, max); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkCheck is the output's check of an event whose fields the
+// currents_to_amplitude processor handed over (WithFields): Inspect without
+// reading the event.
+func BenchmarkCheck(b *testing.B) {
+	events := benchEvents(b)
+	fields := make([]Fields, len(events))
+	for i, ev := range events {
+		sc := jsonscan.New(string(ev))
+		for it := sc.Object(); it.Next(&sc); {
+			switch v := sc.Value(); it.Name() {
+			case "user_id":
+				fields[i].UserID = v
+			case "device_id":
+				fields[i].DeviceID = v
+			case "event_type":
+				fields[i].EventType = v
+			case "time":
+				fields[i].Time = v
+			}
+		}
+	}
+	max := NewEnvelope(HTTPV2, "0123456789abcdef0123456789abcdef", 5).MaxEventBytes()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		k := i % len(events)
+		if _, err := Check(events[k], fields[k], 5, max); err != nil {
 			b.Fatal(err)
 		}
 		i++
