@@ -26,7 +26,7 @@ type dispatcher struct {
 	queue   []job
 	senders int
 
-	bodies sync.Pool // *[]byte request bodies, up to 20 MB each: reused, not regrown
+	bodies freeList[*[]byte] // request bodies, up to 20 MB each: reused, not regrown
 }
 
 // job is one event of a batch waiting for its verdict.
@@ -58,7 +58,7 @@ type verdict struct {
 }
 
 func newDispatcher(ctx context.Context, o *output, maxSenders int) *dispatcher {
-	return &dispatcher{o: o, ctx: ctx, maxSenders: maxSenders}
+	return &dispatcher{o: o, ctx: ctx, maxSenders: maxSenders, bodies: newFreeList[*[]byte](maxSenders)}
 }
 
 // submit queues jobs and starts a sender if one is free.
@@ -77,11 +77,11 @@ func (d *dispatcher) submit(jobs []job) {
 
 // sendLoop sends requests while the queue has events.
 func (d *dispatcher) sendLoop() {
-	body, _ := d.bodies.Get().(*[]byte)
-	if body == nil {
+	body, ok := d.bodies.get()
+	if !ok {
 		body = new([]byte)
 	}
-	defer d.bodies.Put(body)
+	defer d.bodies.put(body)
 	for {
 		key, keyErr := d.o.keys.get()
 		env := d.o.envelope(key)
