@@ -208,19 +208,21 @@ func (sc *Scanner) str() (escaped bool) {
 	for {
 		for ; i+8 <= len(b); i += 8 {
 			x := binary.LittleEndian.Uint64(b[i : i+8])
-			q, b := x^('"'*ones), x^('\\'*ones)
-			if flags := ((x-0x20*ones) & ^x | (q-ones) & ^q | (b-ones) & ^b) & highs; flags != 0 {
-				i += bits.TrailingZeros64(flags) / 8
-				break
+			q, bs := x^('"'*ones), x^('\\'*ones)
+			// ^q and ^bs have the high bits of ^x: the three tests share one mask.
+			if flags := ((x - 0x20*ones) | (q - ones) | (bs - ones)) & ^x & highs; flags != 0 {
+				i += bits.TrailingZeros64(flags) / 8 // exact: s[i] ends the run
+				goto stop
 			}
 		}
-		for i < len(s) && !stringStop[s[i]] {
+		for i < len(s) && !stringStop[s[i]] { // the last few bytes
 			i++
 		}
 		if i == len(s) {
 			sc.fail()
 			return false
 		}
+	stop:
 		switch s[i] {
 		case '"':
 			sc.i = i + 1
