@@ -10,8 +10,9 @@ import "time"
 // All of an id's windows sit in one row, found with one map lookup: ids are looked up
 // a few times per event, and with hundreds of thousands of ids the map's cache misses
 // are the emulator's largest cost. Rows live in fixed pages, so growing never copies
-// them, and hold no pointers, so the garbage collector never scans them. An id's slots expire lazily, when the id is next
-// counted; a sweep a few times per longest window frees the rows of ids no longer seen.
+// them, and hold no pointers, so the garbage collector never scans them. An id's
+// slots expire lazily, when the id is next counted; a sweep a few times per longest
+// window frees the rows of ids no longer seen.
 type windowSet struct {
 	windows []window
 	stride  int              // counts per row: every window's slots
