@@ -64,7 +64,7 @@ type Fields struct {
 // picks out its top-level fields; like encoding/json, the last of duplicate
 // keys wins.
 func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
-	if len(raw) > maxBytes {
+	if len(raw) > maxBytes { // before reading it: Check would only say so after the scan
 		return Event{}, tooLarge(raw, maxBytes)
 	}
 	if len(raw) == 0 || !utf8.Valid(raw) {
