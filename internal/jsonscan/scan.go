@@ -67,7 +67,10 @@ func (v Value) Text() string {
 // unescape decodes a validated JSON string literal that holds escapes. It
 // uses encoding/json so that the text is what encoding/json (and so Benthos)
 // reads, down to lone surrogates. Escapes are rare in the data this reads,
-// which keeps the allocation off the common path.
+// which keeps the allocation off the common path; not inlining it lets its
+// callers inline.
+//
+//go:noinline
 func unescape(raw string) string {
 	var s string
 	_ = json.Unmarshal([]byte(raw), &s)
@@ -118,6 +121,14 @@ func (sc *Scanner) skipSpace() {
 // Peek returns the next byte after whitespace, or 0 at the end (or at a NUL
 // byte, which is just as invalid where a value is due).
 func (sc *Scanner) Peek() byte {
+	// Inlined: in compact JSON the next byte is never whitespace.
+	if sc.i < len(sc.s) && sc.s[sc.i] > ' ' {
+		return sc.s[sc.i]
+	}
+	return sc.peekPastSpace()
+}
+
+func (sc *Scanner) peekPastSpace() byte {
 	sc.skipSpace()
 	if sc.i == len(sc.s) {
 		return 0
@@ -204,10 +215,10 @@ var stringStop = func() (t [256]bool) {
 func (sc *Scanner) str() (escaped bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	s, i := sc.s, sc.i+1
-	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	base := unsafe.Pointer(unsafe.StringData(s)) // read only
 	for {
-		for ; i+8 <= len(b); i += 8 {
-			x := binary.LittleEndian.Uint64(b[i : i+8])
+		for ; i+8 <= len(s); i += 8 {
+			x := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(base, i))[:]) // in bounds: no check
 			q, bs := x^('"'*ones), x^('\\'*ones)
 			// ^q and ^bs have the high bits of ^x: the three tests share one mask.
 			if flags := ((x - 0x20*ones) | (q - ones) | (bs - ones)) & ^x & highs; flags != 0 {

@@ -111,11 +111,15 @@ func TestABadScannerStaysBadAndReturnsNothing(t *testing.T) {
 }
 
 func TestObjectMembersAreReadWithTheirNamesAndValues(t *testing.T) {
-	sc := New(` { "a" : 1 , "b\u0063":"x" ,"d":{"e":[1, 2]}, "f": null}`)
+	// Spaced and compact members both, as Members.Next reads them differently.
+	sc := New(` { "a" : 1 , "b\u0063":"x" ,"d":{"e":[1, 2]},"f": null}`)
 	var got []string
 	sc.Peek()
 	start := sc.Pos()
 	for it := sc.Object(); it.Next(&sc); {
+		if key := sc.s[it.KeyPos():]; !strings.HasPrefix(key, it.Key().Raw) {
+			t.Errorf("key %s is not at its offset %d: %q", it.Key().Raw, it.KeyPos(), key)
+		}
 		v := sc.Value()
 		got = append(got, it.Key().Raw+"="+it.Name()+"="+v.Raw)
 	}

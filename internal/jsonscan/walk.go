@@ -8,6 +8,7 @@ package jsonscan
 type Members struct {
 	first bool
 	key   Value // the member's name as a JSON string
+	keyAt int   // the key's offset in the text
 }
 
 // Object starts walking the object at the scanner's position; anything but
@@ -31,16 +32,22 @@ func (sc *Scanner) object() Members {
 // Next moves to the next member, or past the closing brace and returns
 // false at the end of the object or once the scanner is Bad.
 func (it *Members) Next(sc *Scanner) bool {
-	if !sc.nextItem(&it.first, '}') {
-		return false
+	// Compact JSON has the key's quote right after the comma (or the brace).
+	if i := sc.i; !it.first && i+1 < len(sc.s) && sc.s[i] == ',' && sc.s[i+1] == '"' {
+		sc.i++
+	} else {
+		if !sc.nextItem(&it.first, '}') {
+			return false
+		}
+		if sc.Peek() != '"' {
+			sc.fail()
+			return false
+		}
 	}
-	if sc.Peek() != '"' {
-		sc.fail()
-		return false
-	}
+	it.first = false
 	start := sc.i
 	escaped := sc.str()
-	it.key = Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
+	it.keyAt, it.key = start, Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
 	if sc.Peek() != ':' {
 		sc.fail()
 		return false
@@ -52,8 +59,16 @@ func (it *Members) Next(sc *Scanner) bool {
 // Key is the current member's name as written, quotes included.
 func (it *Members) Key() Value { return it.key }
 
+// KeyPos is the offset of the current member's key in the text.
+func (it *Members) KeyPos() int { return it.keyAt }
+
 // Name is the current member's name, unescaped.
-func (it *Members) Name() string { return it.key.Text() }
+func (it *Members) Name() string {
+	if it.key.Escaped {
+		return unescape(it.key.Raw)
+	}
+	return it.key.Raw[1 : len(it.key.Raw)-1]
+}
 
 // Elements walks an array's elements. After Next returns true the scanner
 // stands before the element, which the caller must read before calling Next

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -333,10 +334,37 @@ func TestCachedUnknownTypesDoNotAliasTheCallersEvent(t *testing.T) {
 	}
 }
 
-func TestDeviceFieldsHaveTheirRoles(t *testing.T) {
+func TestPropertiesHaveTheRoleTheirNameGives(t *testing.T) {
+	for r, name := range roleNames {
+		if name == "" {
+			continue
+		}
+		if got := roleOf(name); got != role(r) {
+			t.Errorf("%s: role %d, want %d", name, got, r)
+		}
+	}
 	for i, f := range deviceFields {
 		if got := roleOf(f); got != roleDevice+role(i) {
 			t.Errorf("%s: role %d, want %d", f, got, roleDevice+role(i))
+		}
+	}
+	// Names that share a role name's length and first byte, modulo 32.
+	for _, name := range []string{"", "nane", "Name", "names", "n", "prise", "product_ix", "n" + strings.Repeat("a", 35), "Nxxx"} {
+		if got := roleOf(name); got != plain {
+			t.Errorf("%q: role %d, want none", name, got)
+		}
+	}
+}
+
+func TestTimesParseAsStrconvDoes(t *testing.T) {
+	for _, num := range []string{
+		"0", "7", "2033802504", "000123", "999999999999999999", "1000000000000000000",
+		"9223372036854775807", "9223372036854775808", "-5", "+5", "", "1.5", "1e3", "12a", "１２",
+	} {
+		got, gotErr := parseInt(num)
+		want, wantErr := strconv.ParseInt(num, 10, 64)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%q: %d, %v; strconv gives %d, %v", num, got, gotErr, want, wantErr)
 		}
 	}
 }

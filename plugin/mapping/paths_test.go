@@ -140,8 +140,9 @@ func TestBothPathsGiveTheSameEventForEverySample(t *testing.T) {
 	}
 }
 
-// variants derive edge cases from a sample: anonymous, ids removed, wrong
-// types, nulls, escaped keys, duplicate keys.
+// variants derive edge cases from a sample: compact with and without some
+// whitespace, anonymous, ids removed, wrong types, nulls, escaped keys,
+// duplicate keys. Those built by edit are compact too.
 func variants(t testing.TB, data []byte) [][]byte {
 	edit := func(f func(ev map[string]any)) []byte {
 		ev := decode(t, data)
@@ -165,7 +166,11 @@ func variants(t testing.TB, data []byte) [][]byte {
 		}
 		return p
 	}
+	compact := edit(func(map[string]any) {})
 	return [][]byte{
+		compact, // members copied in runs
+		bytes.Replace(compact, []byte(`,"`), []byte(`, "`), 4), // runs broken by whitespace
+		bytes.Replace(compact, []byte(`":`), []byte(`" :`), 3),
 		edit(func(ev map[string]any) { delete(user(ev), "external_user_id") }),
 		edit(func(ev map[string]any) { user(ev)["device_id"] = nil }),
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = 12345 }),

@@ -54,12 +54,21 @@ type rawEvent struct {
 }
 
 // property is kept until the event type, which may come after the
-// properties, says which ones to write.
+// properties, says which ones to write. It holds places in the event rather
+// than views, so that members written side by side can be copied together.
 type property struct {
-	key  string // as written, quotes included
-	val  jsonscan.Value
-	role role
-	pii  bool
+	keyStart, keyEnd, valStart, valEnd int // the key quoted, as written
+	kind                               jsonscan.Kind
+	escaped                            bool
+	role                               role
+	pii                                bool
+}
+
+// tight reports a member written `"key":value`, as compact JSON has it.
+func (pr *property) tight() bool { return pr.valStart == pr.keyEnd+1 }
+
+func (pr *property) value(doc string) jsonscan.Value {
+	return jsonscan.Value{Raw: doc[pr.valStart:pr.valEnd], Kind: pr.kind, Escaped: pr.escaped}
 }
 
 // propertiesOnStack covers the events Braze documents (at most 29
@@ -99,11 +108,7 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, er
 	if ev.timezone.Kind != jsonscan.Absent {
 		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.Raw)
 	}
-	for i := range props {
-		if pr := &props[i]; !p.consumes[pr.role] {
-			dst = m.appendProperty(dst, &n, pr)
-		}
-	}
+	dst = m.appendProperties(dst, &n, doc, props, &p.consumes)
 	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
 	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c[rolePurchase])
 	dst = append(dst, `},"event_type":`...)
@@ -232,28 +237,70 @@ func (m *Mapper) scanProperties(sc *jsonscan.Scanner, ev *rawEvent, props []prop
 	}
 	start := sc.Pos()
 	for it := sc.Object(); it.Next(sc); {
-		name := it.Name()
+		name, keyStart, keyEnd := it.Name(), it.KeyPos(), it.KeyPos()+len(it.Key().Raw)
 		v, r := sc.Value(), roleOf(name)
 		ev.captured[r] = v
-		props = append(props, property{key: it.Key().Raw, val: v, role: r, pii: m.pii != nil && m.pii[name]})
+		props = append(props, property{
+			keyStart: keyStart, keyEnd: keyEnd, valStart: sc.Pos() - len(v.Raw), valEnd: sc.Pos(),
+			kind: v.Kind, escaped: v.Escaped, role: r, pii: m.pii != nil && m.pii[name],
+		})
 	}
 	ev.properties = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 	return props
 }
 
-// appendProperty writes one event property, hashing or dropping PII.
-func (m *Mapper) appendProperty(dst []byte, n *int, pr *property) []byte {
-	if !pr.pii {
-		return appendMember(dst, n, pr.key, pr.val.Raw)
+// appendProperties writes the event properties the plan does not consume.
+// Tight members that follow each other in the event, which is all of them in
+// compact JSON unless one is consumed or PII, are copied as one run.
+func (m *Mapper) appendProperties(dst []byte, n *int, doc string, props []property, consumes *[numRoles]bool) []byte {
+	runStart, runEnd := 0, 0 // doc[runStart:runEnd], members and their commas
+	for i := range props {
+		pr := &props[i]
+		switch {
+		case consumes[pr.role]:
+		case !pr.pii && pr.tight():
+			if runEnd == 0 || pr.keyStart != runEnd+1 { // no run, or not right after its comma
+				dst = appendRun(dst, n, doc[runStart:runEnd])
+				runStart = pr.keyStart
+			}
+			runEnd = pr.valEnd
+		default:
+			if runEnd != 0 {
+				dst = appendRun(dst, n, doc[runStart:runEnd])
+				runStart, runEnd = 0, 0
+			}
+			if key := doc[pr.keyStart:pr.keyEnd]; pr.pii {
+				dst = m.appendPII(dst, n, key, pr.value(doc))
+			} else {
+				dst = appendMember(dst, n, key, doc[pr.valStart:pr.valEnd])
+			}
+		}
 	}
+	return appendRun(dst, n, doc[runStart:runEnd])
+}
+
+// appendRun writes members copied as they are, after a comma if need be.
+func appendRun(dst []byte, n *int, members string) []byte {
+	if members == "" {
+		return dst
+	}
+	if *n > 0 {
+		dst = append(dst, ',')
+	}
+	*n++
+	return append(dst, members...)
+}
+
+// appendPII writes a PII property hashed, or drops it.
+func (m *Mapper) appendPII(dst []byte, n *int, key string, val jsonscan.Value) []byte {
 	if m.opts.PII == PIIDrop {
 		return dst
 	}
-	switch pr.val.Kind {
+	switch val.Kind {
 	case jsonscan.String, jsonscan.Number:
-		return appendHash(appendMember(dst, n, pr.key, ""), pr.val.Text())
+		return appendHash(appendMember(dst, n, key, ""), val.Text())
 	case jsonscan.Null:
-		return appendMember(dst, n, pr.key, pr.val.Raw)
+		return appendMember(dst, n, key, val.Raw)
 	}
 	return dst // booleans, objects and arrays cannot be hashed meaningfully
 }
