@@ -32,19 +32,26 @@ func (sc *Scanner) object() Members {
 // Next moves to the next member, or past the closing brace and returns
 // false at the end of the object or once the scanner is Bad.
 func (it *Members) Next(sc *Scanner) bool {
-	// Compact JSON has the key's quote right after the comma (or the brace).
-	if i := sc.i; !it.first && i+1 < len(sc.s) && sc.s[i] == ',' && sc.s[i+1] == '"' {
+	// nextItem inlined, with the key's quote: members are most of a document.
+	c := sc.Peek()
+	switch {
+	case c == '}':
 		sc.i++
-	} else {
-		if !sc.nextItem(&it.first, '}') {
-			return false
-		}
-		if sc.Peek() != '"' {
-			sc.fail()
-			return false
-		}
+		sc.leave()
+		return false
+	case it.first:
+		it.first = false
+	case c == ',':
+		sc.i++
+		c = sc.Peek()
+	default:
+		sc.fail()
+		return false
 	}
-	it.first = false
+	if c != '"' {
+		sc.fail()
+		return false
+	}
 	start := sc.i
 	escaped := sc.str()
 	it.keyAt, it.key = start, Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
