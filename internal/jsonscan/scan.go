@@ -8,7 +8,8 @@
 // Typical use:
 //
 //	sc := jsonscan.New(doc)
-//	for it := sc.Object(); it.Next(&sc); {
+//	it := sc.Object()
+//	for it.Next(&sc) {
 //		switch it.Name() {
 //		case "id":
 //			id = sc.Value()
@@ -17,6 +18,11 @@
 //		}
 //	}
 //	if sc.End(); sc.Bad() { ... }
+//
+// Declare the walker before the loop, as above. Declared in the for
+// statement, it would be copied at every turn (each iteration has its own
+// loop variable, and Next takes its address), and reading a copy just
+// written in pieces stalls the CPU: this cost a fifth of the mapping's time.
 package jsonscan
 
 import (
@@ -163,12 +169,14 @@ func (sc *Scanner) Value() Value {
 		v.Kind, v.Escaped = String, sc.str()
 	case c == '{':
 		v.Kind = Object
-		for it := sc.object(); it.Next(sc); {
+		it := sc.object()
+		for it.Next(sc) {
 			sc.Value()
 		}
 	case c == '[':
 		v.Kind = Array
-		for it := sc.Array(); it.Next(sc); {
+		it := sc.Array()
+		for it.Next(sc) {
 			sc.Value()
 		}
 	case c == '-' || '0' <= c && c <= '9':

@@ -35,7 +35,8 @@ func SplitEnvelope(body []byte) ([][]byte, error) {
 	}
 	var events [][]byte
 	found, isList := false, false
-	for it := sc.Object(); it.Next(&sc); {
+	it := sc.Object()
+	for it.Next(&sc) {
 		// The first "events" counts, as in a lookup by key.
 		if it.Name() != "events" || found {
 			sc.Value()

@@ -63,7 +63,8 @@ func parseRequest(body []byte, text string) (request, *reply) {
 	var req request
 	var key jsonscan.Value
 	minIDLength := defaultMinIDLength
-	for it := sc.Object(); it.Next(&sc); {
+	it := sc.Object()
+	for it.Next(&sc) {
 		switch it.Name() {
 		case "api_key":
 			key = sc.Value()
@@ -110,7 +111,8 @@ func scanOptions(sc *jsonscan.Scanner) int {
 		return minIDLength
 	}
 	found := false
-	for it := sc.Object(); it.Next(sc); {
+	it := sc.Object()
+	for it.Next(sc) {
 		v := sc.Value()
 		if found || it.Name() != "min_id_length" {
 			continue
@@ -133,7 +135,8 @@ func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) 
 	if c != '{' {
 		sc.Value() // not an object: every field is missing
 	} else {
-		for it := sc.Object(); it.Next(sc); {
+		it := sc.Object()
+		for it.Next(sc) {
 			switch it.Name() {
 			case "event_type":
 				eventType = sc.Value()

@@ -185,7 +185,8 @@ func (m *Mapper) scanEvent(doc string, ev *rawEvent, props []property) ([]proper
 		}
 		return props, &FieldError{Problem: "not a JSON object"}
 	}
-	for it := sc.Object(); it.Next(&sc); {
+	it := sc.Object()
+	for it.Next(&sc) {
 		switch it.Name() {
 		case "id":
 			ev.id = sc.Value()
@@ -214,7 +215,8 @@ func scanUser(sc *jsonscan.Scanner, ev *rawEvent) {
 		return
 	}
 	start := sc.Pos()
-	for it := sc.Object(); it.Next(sc); {
+	it := sc.Object()
+	for it.Next(sc) {
 		switch it.Name() {
 		case "external_user_id":
 			ev.externalUserID = sc.Value()
@@ -236,14 +238,19 @@ func (m *Mapper) scanProperties(sc *jsonscan.Scanner, ev *rawEvent, props []prop
 		return props
 	}
 	start := sc.Pos()
-	for it := sc.Object(); it.Next(sc); {
-		name, keyStart, keyEnd := it.Name(), it.KeyPos(), it.KeyPos()+len(it.Key().Raw)
-		v, r := sc.Value(), roleOf(name)
-		ev.captured[r] = v
-		props = append(props, property{
-			keyStart: keyStart, keyEnd: keyEnd, valStart: sc.Pos() - len(v.Raw), valEnd: sc.Pos(),
-			kind: v.Kind, escaped: v.Escaped, role: r, pii: m.pii != nil && m.pii[name],
-		})
+	it := sc.Object()
+	for it.Next(sc) {
+		// Filled in place: composing the struct and copying it in made the
+		// CPU wait on loads of what it had just stored.
+		props = append(props, property{})
+		pr := &props[len(props)-1]
+		name := it.Name()
+		pr.keyStart = it.KeyPos()
+		pr.keyEnd = pr.keyStart + len(it.Key().Raw)
+		v := sc.Value()
+		pr.valStart, pr.valEnd, pr.kind, pr.escaped = sc.Pos()-len(v.Raw), sc.Pos(), v.Kind, v.Escaped
+		pr.role, pr.pii = roleOf(name), m.pii != nil && m.pii[name]
+		ev.captured[pr.role] = v
 	}
 	ev.properties = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 	return props
@@ -351,7 +358,8 @@ func appendPrefixed(dst []byte, n *int, prefix string, object jsonscan.Value) []
 		return dst
 	}
 	sc := jsonscan.New(object.Raw) // validated with the event
-	for it := sc.Object(); it.Next(&sc); {
+	it := sc.Object()
+	for it.Next(&sc) {
 		if *n > 0 {
 			dst = append(dst, ',')
 		}

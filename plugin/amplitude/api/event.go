@@ -79,7 +79,8 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object")
 	}
 	var f Fields
-	for it := sc.Object(); it.Next(&sc); {
+	it := sc.Object()
+	for it.Next(&sc) {
 		switch it.Name() {
 		case "user_id":
 			f.UserID = sc.Value()
