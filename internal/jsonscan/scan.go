@@ -166,7 +166,13 @@ func (sc *Scanner) Value() Value {
 	v := Value{}
 	switch {
 	case c == '"':
-		v.Kind, v.Escaped = String, sc.str()
+		end, escaped := stringEnd(sc.s, start)
+		if end < 0 {
+			sc.fail()
+			return Value{}
+		}
+		sc.i = end
+		return Value{Raw: sc.s[start:end], Kind: String, Escaped: escaped}
 	case c == '{':
 		v.Kind = Object
 		it := sc.object()
@@ -211,20 +217,21 @@ var stringStop = func() (t [256]bool) {
 	return t
 }()
 
-// str reads a string at the opening quote and reports whether it holds
-// escapes. UTF-8 is not checked here: the caller has made the whole
-// document valid UTF-8.
+// stringEnd reads the string at the opening quote s[i] and returns the
+// offset just past its closing quote, or -1 when it is not a valid string,
+// and whether it holds escapes. UTF-8 is not checked here: the caller has
+// made the whole document valid UTF-8. It takes and returns the offset
+// rather than moving a Scanner so that callers keep it in a register.
 //
 // Strings are most of a typical event's text, so the plain runs between
 // quotes, backslashes and control characters are skipped eight bytes at a
 // time with the classic SWAR tests: (x - 0x01…01) & ^x & 0x80…80 flags the
 // zero bytes of x, (x - n·0x01…01) & ^x & 0x80…80 the bytes below n. A flag
 // can be spurious only above a genuine one, so the lowest flag is exact.
-func (sc *Scanner) str() (escaped bool) {
+func stringEnd(s string, i int) (end int, escaped bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	s, i := sc.s, sc.i+1
 	base := unsafe.Pointer(unsafe.StringData(s)) // read only
-	for {
+	for i++; ; {
 		for ; i+8 <= len(s); i += 8 {
 			x := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(base, i))[:]) // in bounds: no check
 			q, bs := x^('"'*ones), x^('\\'*ones)
@@ -238,25 +245,21 @@ func (sc *Scanner) str() (escaped bool) {
 			i++
 		}
 		if i == len(s) {
-			sc.fail()
-			return false
+			return -1, false
 		}
 	stop:
 		switch s[i] {
 		case '"':
-			sc.i = i + 1
-			return escaped
+			return i + 1, escaped
 		case '\\':
 			escaped = true
 			n := escapeLen(s[i:])
 			if n == 0 {
-				sc.fail()
-				return false
+				return -1, false
 			}
 			i += n
 		default: // a control character
-			sc.fail()
-			return false
+			return -1, false
 		}
 	}
 }

@@ -53,9 +53,17 @@ func (it *Members) Next(sc *Scanner) bool {
 		return false
 	}
 	start := sc.i
-	escaped := sc.str()
-	it.keyAt, it.key = start, Value{Raw: sc.s[start:sc.i], Kind: String, Escaped: escaped}
-	if sc.Peek() != ':' {
+	end, escaped := stringEnd(sc.s, start)
+	if end < 0 {
+		sc.fail()
+		return false
+	}
+	it.keyAt, it.key = start, Value{Raw: sc.s[start:end], Kind: String, Escaped: escaped}
+	if end < len(sc.s) && sc.s[end] == ':' { // compact JSON
+		sc.i = end + 1
+		return true
+	}
+	if sc.i = end; sc.Peek() != ':' {
 		sc.fail()
 		return false
 	}
