@@ -64,8 +64,9 @@ const (
 	roleAdID           // top-level adid / idfa
 	roleAdIDType
 	roleCurrency
-	roleDevice // the first of len(deviceFields) roles, in their order
-	numRoles   = roleDevice + role(len(deviceFields))
+	roleTimezone // written after user.timezone, which it overrides
+	roleDevice   // the first of len(deviceFields) roles, in their order
+	numRoles     = roleDevice + role(len(deviceFields))
 )
 
 // roleNames are the property names that have a role.
@@ -79,10 +80,19 @@ var roleNames = [numRoles]string{
 	roleAdID:       "ad_id",
 	roleAdIDType:   "ad_id_type",
 	roleCurrency:   "currency",
+	roleTimezone:   "timezone",
 	roleDevice:     deviceFields[0],
 	roleDevice + 1: deviceFields[1],
 	roleDevice + 2: deviceFields[2],
 }
+
+// roleKeys are the role names as JSON strings, to write them.
+var roleKeys = func() (keys [numRoles]string) {
+	for r, name := range roleNames {
+		keys[r] = `"` + name + `"`
+	}
+	return keys
+}()
 
 // roleByShape finds the only role a name of a given length (mod 32) and
 // first byte (mod 32) can have: roleOf runs for every property, and one

@@ -23,6 +23,12 @@ var optionSets = map[string]Options{
 		o.Names = map[string]string{"users.messages.email.Open": "Email Opened"}
 		return o
 	}(),
+	"pii hashed, role properties too": func() Options {
+		o := DefaultOptions()
+		o.PII = PIIHash
+		o.PIIFields = append(DefaultPIIFields(), "timezone", "name", "platform")
+		return o
+	}(),
 	"pii dropped, email only": func() Options {
 		o := DefaultOptions()
 		o.PII = PIIDrop
@@ -171,6 +177,13 @@ func variants(t testing.TB, data []byte) [][]byte {
 		compact, // members copied in runs
 		bytes.Replace(compact, []byte(`,"`), []byte(`, "`), 4), // runs broken by whitespace
 		bytes.Replace(compact, []byte(`":`), []byte(`" :`), 3),
+		// Properties with a role are written after the others.
+		bytes.Replace(compact, []byte(`"properties":{`), []byte(`"properties":{"n\u0061me":"first","name":"second","pr\u0069ce":1,"timezone":"UTC",`), 1),
+		edit(func(ev map[string]any) {
+			user(ev)["timezone"] = "America/New_York"
+			props(ev)["timezone"] = "Europe/Paris"
+		}),
+		edit(func(ev map[string]any) { user(ev)["timezone"] = "America/New_York"; props(ev)["timezone"] = true }),
 		edit(func(ev map[string]any) { delete(user(ev), "external_user_id") }),
 		edit(func(ev map[string]any) { user(ev)["device_id"] = nil }),
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = 12345 }),

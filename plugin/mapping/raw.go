@@ -45,44 +45,28 @@ func (m *Mapper) mapString(dst []byte, doc string, written *api.Fields) ([]byte,
 	return out, nil
 }
 
-// rawEvent is what one pass over a Currents event finds besides the
-// properties themselves.
+// rawEvent is what one pass over a Currents event finds besides the plain
+// properties, which it writes.
 type rawEvent struct {
 	id, eventType, time, user, properties jsonscan.Value
 	externalUserID, deviceID, timezone    jsonscan.Value
 	captured                              [numRoles]jsonscan.Value // the last property of each role
 }
 
-// property is kept until the event type, which may come after the
-// properties, says which ones to write. It holds places in the event rather
-// than views, so that members written side by side can be copied together.
-type property struct {
-	keyStart, keyEnd, valStart, valEnd int // the key quoted, as written
-	kind                               jsonscan.Kind
-	escaped                            bool
-	role                               role
-	pii                                bool
+// propertyWriter writes event_properties' members into the output while
+// the event is read: plain properties are written as they come, and those
+// with a role once the event type has said whether its plan consumes them.
+type propertyWriter struct {
+	dst   []byte
+	start int // where the members begin, to start over at a duplicate "properties"
+	n     int // members written
 }
-
-// tight reports a member written `"key":value`, as compact JSON has it.
-func (pr *property) tight() bool { return pr.valStart == pr.keyEnd+1 }
-
-func (pr *property) value(doc string) jsonscan.Value {
-	return jsonscan.Value{Raw: doc[pr.valStart:pr.valEnd], Kind: pr.kind, Escaped: pr.escaped}
-}
-
-// propertiesOnStack covers the events Braze documents (at most 29
-// properties) without allocating; bigger events grow the slice on the heap.
-const propertiesOnStack = 32
 
 func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, error) {
-	// The properties travel by value rather than in rawEvent: Go's escape
-	// analysis counts a store through a pointer as a heap store, which would
-	// move buf to the heap.
-	var buf [propertiesOnStack]property
+	w := propertyWriter{dst: append(dst, `{"event_properties":{`...)}
+	w.start = len(w.dst)
 	var ev rawEvent
-	props, err := m.scanEvent(doc, &ev, buf[:0])
-	if err != nil {
+	if err := m.scanEvent(doc, &ev, &w); err != nil {
 		return dst, err
 	}
 	h := head{
@@ -103,12 +87,18 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, er
 		return dst, err
 	}
 
-	dst = append(dst, `{"event_properties":{`...)
-	n := 0
+	// Later members override earlier ones, as in the object path: a
+	// timezone property overrides user.timezone, and prefixed custom and
+	// purchase properties override any property.
+	dst, n := w.dst, w.n
 	if ev.timezone.Kind != jsonscan.Absent {
 		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.Raw)
 	}
-	dst = m.appendProperties(dst, &n, doc, props, &p.consumes)
+	for r := plain + 1; r < numRoles; r++ {
+		if v := c[r]; v.Kind != jsonscan.Absent && !p.consumes[r] {
+			dst = m.appendProperty(dst, &n, roleKeys[r], v, m.pii[roleNames[r]])
+		}
+	}
 	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
 	dst = appendPrefixed(dst, &n, m.purchasePropertyPrefix, c[rolePurchase])
 	dst = append(dst, `},"event_type":`...)
@@ -175,15 +165,16 @@ func (s span) in(out string) jsonscan.Value {
 }
 
 // scanEvent validates the whole document while it collects the event's
-// fields. Like encoding/json, it lets the last of duplicate keys win.
-func (m *Mapper) scanEvent(doc string, ev *rawEvent, props []property) ([]property, error) {
+// fields and writes its plain properties. Like encoding/json, it lets the
+// last of duplicate keys win.
+func (m *Mapper) scanEvent(doc string, ev *rawEvent, w *propertyWriter) error {
 	sc := jsonscan.New(doc)
 	if sc.Peek() != '{' {
 		sc.Value()
 		if sc.End(); sc.Bad() {
-			return props, &FieldError{Problem: "not valid JSON"}
+			return &FieldError{Problem: "not valid JSON"}
 		}
-		return props, &FieldError{Problem: "not a JSON object"}
+		return &FieldError{Problem: "not a JSON object"}
 	}
 	it := sc.Object()
 	for it.Next(&sc) {
@@ -197,15 +188,15 @@ func (m *Mapper) scanEvent(doc string, ev *rawEvent, props []property) ([]proper
 		case "user":
 			scanUser(&sc, ev)
 		case "properties":
-			props = m.scanProperties(&sc, ev, props[:0])
+			m.scanProperties(&sc, doc, ev, w)
 		default:
 			sc.Value()
 		}
 	}
 	if sc.End(); sc.Bad() {
-		return props, &FieldError{Problem: "not valid JSON"}
+		return &FieldError{Problem: "not valid JSON"}
 	}
-	return props, nil
+	return nil
 }
 
 func scanUser(sc *jsonscan.Scanner, ev *rawEvent) {
@@ -231,59 +222,41 @@ func scanUser(sc *jsonscan.Scanner, ev *rawEvent) {
 	ev.user = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 }
 
-func (m *Mapper) scanProperties(sc *jsonscan.Scanner, ev *rawEvent, props []property) []property {
+// scanProperties captures the properties that have a role and writes the
+// others. Tight members (`"key":value`, as compact JSON has them) that follow
+// each other in the event are copied as one run.
+func (m *Mapper) scanProperties(sc *jsonscan.Scanner, doc string, ev *rawEvent, w *propertyWriter) {
 	ev.captured = [numRoles]jsonscan.Value{}
+	w.dst, w.n = w.dst[:w.start], 0
 	if sc.Peek() != '{' {
 		ev.properties = sc.Value()
-		return props
+		return
 	}
 	start := sc.Pos()
+	runStart, runEnd := 0, 0 // doc[runStart:runEnd], members and their commas
 	it := sc.Object()
 	for it.Next(sc) {
-		// Filled in place: composing the struct and copying it in made the
-		// CPU wait on loads of what it had just stored.
-		props = append(props, property{})
-		pr := &props[len(props)-1]
-		name := it.Name()
-		pr.keyStart = it.KeyPos()
-		pr.keyEnd = pr.keyStart + len(it.Key().Raw)
+		name, keyStart, key := it.Name(), it.KeyPos(), it.Key().Raw
 		v := sc.Value()
-		pr.valStart, pr.valEnd, pr.kind, pr.escaped = sc.Pos()-len(v.Raw), sc.Pos(), v.Kind, v.Escaped
-		pr.role, pr.pii = roleOf(name), m.pii != nil && m.pii[name]
-		ev.captured[pr.role] = v
-	}
-	ev.properties = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
-	return props
-}
-
-// appendProperties writes the event properties the plan does not consume.
-// Tight members that follow each other in the event, which is all of them in
-// compact JSON unless one is consumed or PII, are copied as one run.
-func (m *Mapper) appendProperties(dst []byte, n *int, doc string, props []property, consumes *[numRoles]bool) []byte {
-	runStart, runEnd := 0, 0 // doc[runStart:runEnd], members and their commas
-	for i := range props {
-		pr := &props[i]
-		switch {
-		case consumes[pr.role]:
-		case !pr.pii && pr.tight():
-			if runEnd == 0 || pr.keyStart != runEnd+1 { // no run, or not right after its comma
-				dst = appendRun(dst, n, doc[runStart:runEnd])
-				runStart = pr.keyStart
-			}
-			runEnd = pr.valEnd
-		default:
-			if runEnd != 0 {
-				dst = appendRun(dst, n, doc[runStart:runEnd])
-				runStart, runEnd = 0, 0
-			}
-			if key := doc[pr.keyStart:pr.keyEnd]; pr.pii {
-				dst = m.appendPII(dst, n, key, pr.value(doc))
-			} else {
-				dst = appendMember(dst, n, key, doc[pr.valStart:pr.valEnd])
-			}
+		if r := roleOf(name); r != plain {
+			ev.captured[r] = v
+			continue
 		}
+		pii := m.pii != nil && m.pii[name]
+		if valEnd := sc.Pos(); !pii && valEnd-len(v.Raw) == keyStart+len(key)+1 {
+			if runEnd == 0 || keyStart != runEnd+1 { // no run, or not right after its comma
+				w.dst = appendRun(w.dst, &w.n, doc[runStart:runEnd])
+				runStart = keyStart
+			}
+			runEnd = valEnd
+			continue
+		}
+		w.dst = appendRun(w.dst, &w.n, doc[runStart:runEnd])
+		runStart, runEnd = 0, 0
+		w.dst = m.appendProperty(w.dst, &w.n, key, v, pii)
 	}
-	return appendRun(dst, n, doc[runStart:runEnd])
+	w.dst = appendRun(w.dst, &w.n, doc[runStart:runEnd])
+	ev.properties = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
 }
 
 // appendRun writes members copied as they are, after a comma if need be.
@@ -298,8 +271,11 @@ func appendRun(dst []byte, n *int, members string) []byte {
 	return append(dst, members...)
 }
 
-// appendPII writes a PII property hashed, or drops it.
-func (m *Mapper) appendPII(dst []byte, n *int, key string, val jsonscan.Value) []byte {
+// appendProperty writes one event property, hashing or dropping PII.
+func (m *Mapper) appendProperty(dst []byte, n *int, key string, val jsonscan.Value, pii bool) []byte {
+	if !pii {
+		return appendMember(dst, n, key, val.Raw)
+	}
 	if m.opts.PII == PIIDrop {
 		return dst
 	}
