@@ -95,8 +95,8 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, er
 		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.Raw)
 	}
 	for r := plain + 1; r < numRoles; r++ {
-		if v := c[r]; v.Kind != jsonscan.Absent && !p.consumes[r] {
-			dst = m.appendProperty(dst, &n, roleKeys[r], v, m.pii[roleNames[r]])
+		if c[r].Kind != jsonscan.Absent && !p.consumes[r] {
+			dst = m.appendProperty(dst, &n, roleKeys[r], c[r], m.pii != nil && m.pii[roleNames[r]])
 		}
 	}
 	dst = appendPrefixed(dst, &n, m.customPropertyPrefix, c[roleCustom])
