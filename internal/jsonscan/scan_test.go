@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -132,6 +133,33 @@ func TestObjectMembersAreReadWithTheirNamesAndValues(t *testing.T) {
 	want := []string{`"a"=a=1`, `"b\u0063"=bc="x"`, `"d"=d={"e":[1, 2]}`, `"f"=f=null`}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestNextValueReadsWhatNextThenValueRead(t *testing.T) {
+	for _, doc := range []string{
+		` { "a" : 1 , "b\u0063":"x" ,"d":{"e":[1, 2]},"f": null,"g":"y","h":"\"q\""}`,
+		`{"a":"unterminated}`, `{"a":"x" "b":1}`, `{"a":"\q"}`, `{}`,
+	} {
+		walk := func(next func(*Members, *Scanner) (Value, bool)) (got []string, bad bool) {
+			sc := New(doc)
+			it := sc.Object()
+			for v, ok := next(&it, &sc); ok; v, ok = next(&it, &sc) {
+				got = append(got, fmt.Sprintf("%s=%s kind %d escaped %v", it.Key().Raw, v.Raw, v.Kind, v.Escaped))
+			}
+			sc.End()
+			return got, sc.Bad()
+		}
+		want, wantBad := walk(func(it *Members, sc *Scanner) (Value, bool) {
+			if !it.Next(sc) {
+				return Value{}, false
+			}
+			return sc.Value(), true
+		})
+		got, gotBad := walk((*Members).NextValue)
+		if strings.Join(got, " ") != strings.Join(want, " ") || gotBad != wantBad {
+			t.Errorf("%s: NextValue read %q (bad %v), Next and Value %q (bad %v)", doc, got, gotBad, want, wantBad)
+		}
 	}
 }
 

@@ -71,6 +71,21 @@ func (it *Members) Next(sc *Scanner) bool {
 	return true
 }
 
+// NextValue is Next followed by the member's Value, for walks that read
+// every value: a string value, the commonest, is read without a second call.
+func (it *Members) NextValue(sc *Scanner) (Value, bool) {
+	if !it.Next(sc) {
+		return Value{}, false
+	}
+	if i := sc.i; i < len(sc.s) && sc.s[i] == '"' {
+		if end, escaped := stringEnd(sc.s, i); end > 0 {
+			sc.i = end
+			return Value{Raw: sc.s[i:end], Kind: String, Escaped: escaped}, true
+		}
+	}
+	return sc.Value(), true
+}
+
 // Key is the current member's name as written, quotes included.
 func (it *Members) Key() Value { return it.key }
 

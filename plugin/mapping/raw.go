@@ -235,9 +235,12 @@ func (m *Mapper) scanProperties(sc *jsonscan.Scanner, doc string, ev *rawEvent, 
 	start := sc.Pos()
 	runStart, runEnd := 0, 0 // doc[runStart:runEnd], members and their commas
 	it := sc.Object()
-	for it.Next(sc) {
+	for {
+		v, ok := it.NextValue(sc)
+		if !ok {
+			break
+		}
 		name, keyStart, key := it.Name(), it.KeyPos(), it.Key().Raw
-		v := sc.Value()
 		if r := roleOf(name); r != plain {
 			ev.captured[r] = v
 			continue
