@@ -15,7 +15,8 @@ import (
 // dst. Values are copied as the JSON text they arrived in: nothing is decoded
 // that the mapping does not look at. It returns ErrExcluded for events the
 // options leave out, and a *FieldError for events that cannot be mapped; dst
-// is returned unchanged in both cases.
+// is returned unchanged in both cases, though its spare capacity may have
+// been written to.
 func (m *Mapper) MapRaw(dst, event []byte) ([]byte, error) {
 	// No copy: the event is only read, and every string kept past this call
 	// is copied into dst or cloned.
