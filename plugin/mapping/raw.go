@@ -268,11 +268,7 @@ func appendRun(dst []byte, n *int, members string) []byte {
 	if members == "" {
 		return dst
 	}
-	if *n > 0 {
-		dst = append(dst, ',')
-	}
-	*n++
-	return append(dst, members...)
+	return append(appendSeparator(dst, n), members...)
 }
 
 // appendProperty writes one event property, hashing or dropping PII.
@@ -340,11 +336,7 @@ func appendPrefixed(dst []byte, n *int, prefix string, object jsonscan.Value) []
 	sc := jsonscan.New(object.Raw) // validated with the event
 	it := sc.Object()
 	for it.Next(&sc) {
-		if *n > 0 {
-			dst = append(dst, ',')
-		}
-		*n++
-		dst = append(dst, '"')
+		dst = append(appendSeparator(dst, n), '"')
 		dst = append(dst, prefix...)
 		dst = append(dst, it.Key().Raw[1:]...)
 		dst = append(dst, ':')
@@ -355,13 +347,19 @@ func appendPrefixed(dst []byte, n *int, prefix string, object jsonscan.Value) []
 
 // appendMember writes `,key:raw` inside an object, the comma after the first.
 func appendMember(dst []byte, n *int, key, raw string) []byte {
+	dst = append(appendSeparator(dst, n), key...)
+	dst = append(dst, ':')
+	return append(dst, raw...)
+}
+
+// appendSeparator writes the comma before each of an object's members but
+// the first, and counts the member.
+func appendSeparator(dst []byte, n *int) []byte {
 	if *n > 0 {
 		dst = append(dst, ',')
 	}
 	*n++
-	dst = append(dst, key...)
-	dst = append(dst, ':')
-	return append(dst, raw...)
+	return dst
 }
 
 // appendField writes `,"name":raw` after earlier top-level fields.
