@@ -77,6 +77,8 @@ func (it *Members) NextValue(sc *Scanner) (Value, bool) {
 	if !it.Next(sc) {
 		return Value{}, false
 	}
+	// stringEnd called here, as in Value: a helper both shared would cost
+	// a call, too big to inline. A bad string falls to Value to fail.
 	if i := sc.i; i < len(sc.s) && sc.s[i] == '"' {
 		if end, escaped := stringEnd(sc.s, i); end > 0 {
 			sc.i = end
@@ -92,7 +94,8 @@ func (it *Members) Key() Value { return it.key }
 // KeyPos is the offset of the current member's key in the text.
 func (it *Members) KeyPos() int { return it.keyAt }
 
-// Name is the current member's name, unescaped.
+// Name is the current member's name, unescaped. (Not it.key.Text(): Name
+// is small enough to inline, and Text is not.)
 func (it *Members) Name() string {
 	if it.key.Escaped {
 		return unescape(it.key.Raw)
