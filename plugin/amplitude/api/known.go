@@ -14,16 +14,26 @@ import (
 
 type knownKey struct{}
 
+// known is the context that carries the fields itself: one allocation per
+// event rather than a record and a context.WithValue around it.
 type known struct {
+	context.Context
 	raw    []byte
 	fields Fields
+}
+
+func (k *known) Value(key any) any {
+	if key == (knownKey{}) {
+		return k
+	}
+	return k.Context.Value(key)
 }
 
 // WithFields returns ctx carrying the top-level fields of the event raw,
 // which must be a JSON object in valid UTF-8 whose fields are f and whose
 // bytes never change.
 func WithFields(ctx context.Context, raw []byte, f Fields) context.Context {
-	return context.WithValue(ctx, knownKey{}, &known{raw: raw, fields: f})
+	return &known{Context: ctx, raw: raw, fields: f}
 }
 
 // FieldsOf returns the fields WithFields attached to ctx for raw: the same

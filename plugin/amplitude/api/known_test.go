@@ -32,3 +32,21 @@ func TestWrittenFieldsHoldOnlyForTheBytesWritten(t *testing.T) {
 		})
 	}
 }
+
+func TestTheContextWithFieldsKeepsItsParentsValuesAndCancellation(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	ctx := WithFields(parent, []byte(`{}`), Fields{})
+	if got := ctx.Value(key{}); got != "v" {
+		t.Errorf("parent's value: %v", got)
+	}
+	cancel()
+	select {
+	case <-ctx.Done():
+	default:
+		t.Fatal("the parent's cancellation does not reach the context")
+	}
+	if ctx.Err() != context.Canceled {
+		t.Errorf("Err: %v", ctx.Err())
+	}
+}
