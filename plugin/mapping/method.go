@@ -89,12 +89,18 @@ const (
 
 var chunks = sync.Pool{New: func() any { return new([]byte) }}
 
-// mapToOwnedBytes maps an event into the free end of a pooled chunk and
-// returns that part, capped so that appending to it cannot reach the next
-// event: the message owns it from then on. written is as in mapString.
+// mapToOwnedBytes maps an event into the free end of a pooled chunk, as
+// mapIntoChunk does.
 func (m *Mapper) mapToOwnedBytes(event string, written *api.Fields) ([]byte, error) {
 	chunk := chunks.Get().(*[]byte)
 	defer chunks.Put(chunk)
+	return m.mapIntoChunk(chunk, event, written)
+}
+
+// mapIntoChunk maps an event into the free end of chunk and returns that
+// part, capped so that appending to it cannot reach the next event: the
+// message owns it from then on. written is as in mapString.
+func (m *Mapper) mapIntoChunk(chunk *[]byte, event string, written *api.Fields) ([]byte, error) {
 	if cap(*chunk)-len(*chunk) < len(event)+chunkSlack {
 		*chunk = make([]byte, 0, max(chunkSize, 2*len(event)+chunkSlack))
 	}

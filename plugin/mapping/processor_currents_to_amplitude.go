@@ -93,6 +93,8 @@ type processor struct {
 
 func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	kept := make(service.MessageBatch, 0, len(batch))
+	chunk := chunks.Get().(*[]byte) // one for the batch, not one per event
+	defer chunks.Put(chunk)
 	for _, msg := range batch {
 		raw, err := msg.AsBytes()
 		if err != nil {
@@ -102,7 +104,7 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		}
 		// No copy: the event is only read while it is mapped.
 		var written api.Fields
-		out, err := p.m.mapToOwnedBytes(unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
+		out, err := p.m.mapIntoChunk(chunk, unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
 		switch {
 		case errors.Is(err, ErrExcluded):
 			continue
