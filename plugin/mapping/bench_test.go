@@ -27,10 +27,9 @@ func benchEvents(b *testing.B) [][]byte {
 	return out
 }
 
-// compactEvents are benchEvents compacted, as JSON lines, Braze's connector
-// and the Avro scanner carry events.
-func compactEvents(b *testing.B) [][]byte {
-	pretty := benchEvents(b)
+// compacted returns events compacted, as JSON lines, Braze's connector and
+// the Avro scanner carry them.
+func compacted(b *testing.B, pretty [][]byte) [][]byte {
 	compact := make([][]byte, len(pretty))
 	for i, ev := range pretty {
 		var buf bytes.Buffer
@@ -45,10 +44,11 @@ func compactEvents(b *testing.B) [][]byte {
 // BenchmarkMapRaw maps Braze's samples as published (pretty-printed, a third
 // of their bytes whitespace) and compacted.
 func BenchmarkMapRaw(b *testing.B) {
+	pretty := benchEvents(b)
 	for _, c := range []struct {
 		name   string
 		events [][]byte
-	}{{"pretty", benchEvents(b)}, {"compact", compactEvents(b)}} {
+	}{{"pretty", pretty}, {"compact", compacted(b, pretty)}} {
 		b.Run(c.name, func(b *testing.B) {
 			m, _ := New(DefaultOptions())
 			dst := make([]byte, 0, 4096)
@@ -70,7 +70,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	events := compactEvents(b)
+	events := compacted(b, benchEvents(b))
 	for _, c := range []struct{ name, mapping string }{
 		{"method_on_bytes", `root = content().currents_to_amplitude()`},
 		{"method_on_object", `root = this.currents_to_amplitude()`},
@@ -98,7 +98,7 @@ func BenchmarkPipeline(b *testing.B) {
 // BenchmarkProcessor is the currents_to_amplitude processor on batches of 500
 // compact events, as the binary runs it; ns/event is the cost of one event.
 func BenchmarkProcessor(b *testing.B) {
-	events := compactEvents(b)
+	events := compacted(b, benchEvents(b))
 	m, _ := New(DefaultOptions())
 	p := &processor{m: m}
 	const size = 500
