@@ -18,9 +18,9 @@ import (
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
 const (

@@ -9,9 +9,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
@@ -106,7 +106,7 @@ func checkEveryEvent(t *testing.T, events [][]byte, outcomes []brazesim.Outcome,
 				t.Errorf("excluded event %s: recorded %d times, dead letters %q; want neither", id, n, reasons)
 			}
 		case mappingFailed, amplitudeFails:
-			prefix := map[fate]string{mappingFailed: "mapping: ", amplitudeFails: "amplitude: " + api.ReasonSilenced + ": "}[f]
+			prefix := map[fate]string{mappingFailed: "mapping: ", amplitudeFails: "amplitude: " + ampapi.ReasonSilenced + ": "}[f]
 			if n != 0 || len(reasons) == 0 || (!crashed && len(reasons) != 1) {
 				t.Errorf("event %s: recorded %d times, dead letters %q; want one dead letter", id, n, reasons)
 			}

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
 // The commands of cmd/ that TestMain builds; add one here to test it.

@@ -1,4 +1,7 @@
-// Package plugin registers every connect-amplitude component with Benthos.
+// Package plugin registers every connect-amplitude component with Benthos,
+// and nothing else: components that Redpanda Connect already has under the
+// same names (kafka_franz, prometheus) are registered by this project's
+// binary only, since Benthos silently replaces a name registered twice.
 // Import it for its side effects, in this project's binary or in a custom
 // Redpanda Connect build:
 //
@@ -14,8 +17,6 @@ import (
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazehttp"
 	// The currents_jsonl scanner, for files of Currents events and Braze bodies.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
-	// The currents_to_amplitude Bloblang method.
+	// The currents_to_amplitude processor and Bloblang method.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/mapping"
-	// The prometheus metrics exporter.
-	_ "github.com/connect-amplitude/connect-amplitude/plugin/prometheus"
 )

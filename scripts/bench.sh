@@ -109,9 +109,9 @@ fi
 if [ "$count" -gt 0 ]; then
 	echo "bench: Go benchmarks of each stage (-count $count)"
 	{
-		$GO test -run '^$' -bench . -benchmem -count "$count" -benchtime 500ms ./plugin/mapping/ ./plugin/amplitude/api/ &&
-			$GO test -run '^$' -bench 'Reserve|Stats' -benchmem -count "$count" -benchtime 500ms ./plugin/limiter/ &&
-			$GO test -run '^$' -bench 'Memory' -benchmem -count 1 ./plugin/limiter/
+		$GO test -run '^$' -bench . -benchmem -count "$count" -benchtime 500ms ./plugin/mapping/ ./internal/ampapi/ &&
+			$GO test -run '^$' -bench 'Reserve|Stats' -benchmem -count "$count" -benchtime 500ms ./internal/limiter/ &&
+			$GO test -run '^$' -bench 'Memory' -benchmem -count 1 ./internal/limiter/
 	} > "$out/go-bench.txt" || failed=1
 fi
 

@@ -17,7 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 )
 
 const (
@@ -149,16 +150,17 @@ Flags:
 	fs.StringVar(&o.record, "record", "", "write each accepted event as a JSON line to `path` (\"-\": stdout); default: count only")
 	fs.StringVar(&apiKeys, "api-keys", "", "comma-separated accepted API `keys` (default $"+apiKeysEnv+", else any non-empty key)")
 
-	fs.Float64Var(&c.HTTPV2EPS, "httpv2-eps", 30, "HTTP V2 events per second allowed per device_id and per user_id")
-	fs.DurationVar(&c.HTTPV2Window, "httpv2-window", time.Second, "window the HTTP V2 rate is averaged over")
-	fs.Float64Var(&c.BatchEPS, "batch-eps", 1000, "Batch events per second allowed per device_id and per user_id")
-	fs.DurationVar(&c.BatchWindow, "batch-window", 30*time.Second, "window the Batch rate is averaged over")
-	fs.IntVar(&c.DailyQuota, "daily-quota", 500_000, "events per id per rolling 24 h; -1 disables")
+	v2, batch := ampapi.HTTPV2.Limits(), ampapi.Batch.Limits()
+	fs.Float64Var(&c.HTTPV2EPS, "httpv2-eps", v2.EventsPerSecond, "HTTP V2 events per second allowed per device_id and per user_id")
+	fs.DurationVar(&c.HTTPV2Window, "httpv2-window", v2.RateWindow, "window the HTTP V2 rate is averaged over")
+	fs.Float64Var(&c.BatchEPS, "batch-eps", batch.EventsPerSecond, "Batch events per second allowed per device_id and per user_id")
+	fs.DurationVar(&c.BatchWindow, "batch-window", batch.RateWindow, "window the Batch rate is averaged over")
+	fs.IntVar(&c.DailyQuota, "daily-quota", v2.DailyQuota, "events per id per rolling 24 h; -1 disables")
 	fs.BoolVar(&c.DisableRateLimits, "no-rate-limits", false, "turn off the eps limits and the daily quota")
-	fs.IntVar(&c.MaxEventsPerRequest, "max-events", 2000, "most events in one request, else 413")
-	fs.IntVar(&c.MaxHTTPV2Bytes, "max-httpv2-bytes", 1_000_000, "largest HTTP V2 body, decompressed, else 413")
-	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", 20_000_000, "largest Batch body, decompressed, else 413")
-	fs.DurationVar(&c.DedupWindow, "dedup-window", 7*24*time.Hour, "how long an insert_id is remembered")
+	fs.IntVar(&c.MaxEventsPerRequest, "max-events", v2.MaxEvents, "most events in one request, else 413")
+	fs.IntVar(&c.MaxHTTPV2Bytes, "max-httpv2-bytes", v2.MaxBytes, "largest HTTP V2 body, decompressed, else 413")
+	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", batch.MaxBytes, "largest Batch body, decompressed, else 413")
+	fs.DurationVar(&c.DedupWindow, "dedup-window", ampapi.DedupWindow, "how long an insert_id is remembered")
 
 	fs.Int64Var(&f.Seed, "seed", 1, "seed of the fault draws, to repeat a run")
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "share of requests (0-1) answered with one of -error-codes")

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 )
 
 // startRun runs the command with args until the test stops it; stop returns run's error.

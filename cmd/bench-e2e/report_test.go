@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 )
 
 const goBenchOutput = `goos: linux
@@ -20,7 +20,7 @@ BenchmarkPipeline/method_on_bytes-2 	  300000	      4000 ns/op	    1379 B/op	   
 BenchmarkPipeline/method_on_bytes-2 	  300000	      5000 ns/op	    1379 B/op	      15 allocs/op
 PASS
 ok  	github.com/connect-amplitude/connect-amplitude/plugin/mapping	12.1s
-pkg: github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api
+pkg: github.com/connect-amplitude/connect-amplitude/internal/ampapi
 BenchmarkPack/http_v2-2         	    9190	     46812 ns/op	      1119 events/request	        41.83 ns/event	     570 B/op	       0 allocs/op
 BenchmarkLogs-2 	some line a benchmark logged
 PASS
@@ -42,7 +42,7 @@ func TestSummariseGoBenchTakesEachUnitsMedian(t *testing.T) {
 	}{
 		{"mapping.BenchmarkMapRaw", 3, 2000, 0},
 		{"mapping.BenchmarkPipeline/method_on_bytes", 2, 4500, 1379},
-		{"api.BenchmarkPack/http_v2", 1, 46812, 570},
+		{"ampapi.BenchmarkPack/http_v2", 1, 46812, 570},
 	}
 	for i, w := range want {
 		g := got[i]
@@ -156,7 +156,7 @@ func TestTheReportSummarisesTheGoBenchmarks(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| mapping.BenchmarkMapRaw | 3 | 2,000 | 0 | 0 |  |",
-		"| api.BenchmarkPack/http_v2 | 1 | 46,812 | 570 | 0 | 1,119 events/request, 41.8 ns/event |",
+		"| ampapi.BenchmarkPack/http_v2 | 1 | 46,812 | 570 | 0 | 1,119 events/request, 41.8 ns/event |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 )
 
 // runConfig is one end-to-end run: a pipeline command against a fresh

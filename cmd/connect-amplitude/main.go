@@ -1,10 +1,13 @@
 // Command connect-amplitude is Benthos with the host's pure and io
-// components plus this project's: every host subcommand (run, lint, test,
-// echo, blobl, list) works as in Benthos.
+// components, this project's plugins, and the Redpanda Connect components its
+// configs use (prometheus), registered here only: every host subcommand (run,
+// lint, test, echo, blobl, list) works as in Benthos.
 package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"runtime/debug"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -12,6 +15,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/impl/prometheus"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin"
 )
 
@@ -21,6 +25,16 @@ var (
 	dateBuilt = ""
 )
 
+// environment is the global one (the host's components and the plugin
+// package's) plus the components only this binary registers.
+func environment() (*service.Environment, error) {
+	env := service.GlobalEnvironment().Clone()
+	if err := prometheus.Register(env); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
 func main() {
 	if version == "" {
 		version = "(devel)"
@@ -28,7 +42,13 @@ func main() {
 			version = info.Main.Version
 		}
 	}
+	env, err := environment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	service.RunCLI(context.Background(),
+		service.CLIOptSetEnvironment(env),
 		service.CLIOptSetBinaryName("connect-amplitude"),
 		service.CLIOptSetProductName("connect-amplitude"),
 		service.CLIOptSetVersion(version, dateBuilt),

@@ -9,8 +9,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
-	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 )
 
 // delivery carries one batch through to the end: every event accepted by
@@ -18,8 +19,8 @@ import (
 // dispatcher, so a held event delays only its own batch.
 type delivery struct {
 	o       *output
-	events  []api.Event
-	failed  []error
+	events  []ampapi.Event
+	errs    []error // each event's failure for good, nil while it is not failed
 	state   []eventState
 	pending []int // events to hand to the dispatcher, by index
 	results chan []result
@@ -44,8 +45,8 @@ const maybeDeliveredHold = 24 * time.Hour
 func newDelivery(o *output, batch service.MessageBatch) *delivery {
 	d := &delivery{
 		o:         o,
-		events:    make([]api.Event, len(batch)),
-		failed:    make([]error, len(batch)),
+		events:    make([]ampapi.Event, len(batch)),
+		errs:      make([]error, len(batch)),
 		state:     make([]eventState, len(batch)),
 		pending:   make([]int, 0, len(batch)),
 		results:   make(chan []result, len(batch)),
@@ -55,15 +56,15 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 	for i, msg := range batch {
 		raw, err := msg.AsBytes()
 		if err != nil {
-			d.fail(i, &api.EventError{Reason: api.ReasonInvalidJSON, Detail: err.Error()})
+			d.fail(i, &ampapi.EventError{Reason: ampapi.ReasonInvalidJSON, Detail: err.Error()})
 			continue
 		}
-		var ev api.Event
-		var evErr *api.EventError
-		if fields, ok := api.FieldsOf(msg.Context(), raw); ok {
-			ev, evErr = api.Check(raw, fields, o.minIDLength, o.maxEventBytes)
+		var ev ampapi.Event
+		var evErr *ampapi.EventError
+		if fields, ok := handoff.Fields(msg.Context(), raw); ok {
+			ev, evErr = ampapi.Check(raw, fields, o.minIDLength, o.maxEventBytes)
 		} else {
-			ev, evErr = api.Inspect(raw, o.minIDLength, o.maxEventBytes)
+			ev, evErr = ampapi.Inspect(raw, o.minIDLength, o.maxEventBytes)
 		}
 		if evErr != nil {
 			d.fail(i, evErr)
@@ -75,8 +76,8 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 	return d
 }
 
-func (d *delivery) fail(i int, err *api.EventError) {
-	d.failed[i] = err
+func (d *delivery) fail(i int, err *ampapi.EventError) {
+	d.errs[i] = err
 	d.o.metrics.eventsFailed.Incr(1, err.Reason)
 }
 
@@ -168,16 +169,16 @@ func (d *delivery) admit(now time.Time) (ready []int, wake time.Time) {
 	return ready, wake
 }
 
-func (d *delivery) limitError(i int, dec limiter.Decision) *api.EventError {
-	reason, what := api.ReasonRateLimited, fmt.Sprintf("would wait past max_hold %s", d.o.maxHold)
+func (d *delivery) limitError(i int, dec limiter.Decision) *ampapi.EventError {
+	reason, what := ampapi.ReasonRateLimited, fmt.Sprintf("would wait past max_hold %s", d.o.maxHold)
 	if dec.Reason == limiter.DailyQuota {
-		reason, what = api.ReasonDailyQuota, "has reached its daily quota"
+		reason, what = ampapi.ReasonDailyQuota, "has reached its daily quota"
 	}
 	id := d.events[i].DeviceID
 	if dec.Kind == limiter.User {
 		id = d.events[i].UserID
 	}
-	return &api.EventError{Reason: reason, Detail: fmt.Sprintf("%s %q %s (%s)", dec.Kind, id, what, dec.Reason)}
+	return &ampapi.EventError{Reason: reason, Detail: fmt.Sprintf("%s %q %s (%s)", dec.Kind, id, what, dec.Reason)}
 }
 
 // release1 ends an event's hold, recording how long it was.
@@ -234,7 +235,7 @@ func (d *delivery) apply(results []result) {
 
 func (d *delivery) batchError(batch service.MessageBatch) error {
 	var bErr *service.BatchError
-	for i, err := range d.failed {
+	for i, err := range d.errs {
 		if err == nil {
 			continue
 		}

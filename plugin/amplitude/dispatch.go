@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
-	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 )
 
 // dispatcher packs the events that batches hand it into requests and sends
@@ -31,7 +31,7 @@ type dispatcher struct {
 
 // job is one event of a batch waiting for its verdict.
 type job struct {
-	ev  *api.Event
+	ev  *ampapi.Event
 	idx int             // the event's index in its batch
 	to  chan<- []result // the batch's results, with room for a send per event
 }
@@ -53,7 +53,7 @@ const (
 
 type verdict struct {
 	kind   verdictKind
-	err    *api.EventError
+	err    *ampapi.EventError
 	reason string // why a retry, for metrics and logs
 }
 
@@ -105,7 +105,7 @@ func (d *dispatcher) sendLoop() {
 }
 
 // take counts the queued jobs that fit one request, and the request's size.
-func (d *dispatcher) take(env api.Envelope) (n, size int) {
+func (d *dispatcher) take(env ampapi.Envelope) (n, size int) {
 	fill := env.NewFill()
 	for n, j := range d.queue {
 		if !fill.Add(len(j.ev.Raw)) {
@@ -117,7 +117,7 @@ func (d *dispatcher) take(env api.Envelope) (n, size int) {
 
 // send posts one request and settles its jobs; 413s and unexplained 400s
 // are split in halves until the culprit stands alone.
-func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
+func (d *dispatcher) send(env ampapi.Envelope, jobs []job, body []byte) []byte {
 	o := d.o
 	body = env.Append(body[:0], func(yield func([]byte) bool) {
 		for _, j := range jobs {
@@ -138,12 +138,12 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 		return body
 	}
 	o.metrics.requests.Incr(1, strconv.Itoa(status))
-	outcome, r := api.Classify(status, answer)
+	outcome, r := ampapi.Classify(status, answer)
 	switch outcome {
-	case api.Accepted:
+	case ampapi.Accepted:
 		o.metrics.configFault.Set(0)
 		settle(jobs, verdict{kind: accepted})
-	case api.EventsRejected:
+	case ampapi.EventsRejected:
 		rejected := r.RejectedEvents()
 		settleEach(jobs, func(k int) verdict {
 			if err, ok := rejected[k]; ok {
@@ -151,20 +151,20 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 			}
 			return verdict{kind: retryNow, reason: "events_rejected"}
 		})
-	case api.ConfigFault:
+	case ampapi.ConfigFault:
 		cause := "missing field " + r.MissingField
 		if r.MissingField == "" {
 			cause = "invalid API key" // never the key itself, which Amplitude echoes
 		}
 		o.configFault(cause)
 		settle(jobs, verdict{kind: configFault, reason: "config_fault"})
-	case api.Unexplained, api.TooLarge:
+	case ampapi.Unexplained, ampapi.TooLarge:
 		if len(jobs) == 1 {
-			reason := api.ReasonTooLarge
-			if outcome == api.Unexplained {
-				reason = api.ReasonRejected
+			reason := ampapi.ReasonTooLarge
+			if outcome == ampapi.Unexplained {
+				reason = ampapi.ReasonRejected
 			}
-			settle(jobs, verdict{kind: failed, err: &api.EventError{Reason: reason,
+			settle(jobs, verdict{kind: failed, err: &ampapi.EventError{Reason: reason,
 				Detail: fmt.Sprintf("Amplitude answered %d %q to this event alone", status, r.Error)}})
 			return body
 		}
@@ -172,7 +172,7 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 		half := len(jobs) / 2
 		body = d.send(env, jobs[:half], body)
 		body = d.send(env, jobs[half:], body)
-	case api.Throttled:
+	case ampapi.Throttled:
 		d.throttled(jobs, r)
 	default:
 		o.log.Debugf("Amplitude answered %d, retrying", status)
@@ -183,7 +183,7 @@ func (d *dispatcher) send(env api.Envelope, jobs []job, body []byte) []byte {
 
 // throttled pauses the ids a 429 names, so their events wait in the
 // limiter while every other event goes again at once.
-func (d *dispatcher) throttled(jobs []job, r *api.Response) {
+func (d *dispatcher) throttled(jobs []job, r *ampapi.Response) {
 	o := d.o
 	now := o.now()
 	until := now.Add(o.throttlePause)
@@ -208,7 +208,7 @@ func (d *dispatcher) throttled(jobs []job, r *api.Response) {
 		case !(dev && ev.DeviceID != "") && !(usr && ev.UserID != ""):
 			return verdict{kind: retryNow, reason: "throttled"}
 		case !o.holdDaily:
-			return verdict{kind: failed, err: &api.EventError{Reason: api.ReasonDailyQuota, Detail: "Amplitude reports the device or user over its daily quota"}}
+			return verdict{kind: failed, err: &ampapi.EventError{Reason: ampapi.ReasonDailyQuota, Detail: "Amplitude reports the device or user over its daily quota"}}
 		default:
 			// Amplitude counts the quota in hours: look again in one.
 			o.limiter.Pause(now, limiter.Device, ev.DeviceID, now.Add(time.Hour))

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // The currents_to_amplitude processor hands the output the fields it wrote
-// (api.WithFields), and the output checks them instead of reading the event
+// (handoff.With), and the output checks them instead of reading the event
 // again. The checks that depend on the output's options must still apply,
 // and an event changed after the processor must be read again.
 func TestEventsFromTheMappingProcessorGetEveryCheckOfTheOutput(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 )
 
 // The test_capture output is the dead-letter end of the documented pattern

@@ -13,7 +13,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/tidwall/gjson"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 )
 
 // arrivals records when the emulator accepted each event.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 )
 
 // outputMetrics are the output's counters and gauges; names are documented

@@ -4,10 +4,10 @@
 package amplitude
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
-	"github.com/connect-amplitude/connect-amplitude/plugin/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 )
 
 const (
@@ -47,7 +47,7 @@ const (
 )
 
 func init() {
-	err := service.RegisterBatchOutput("amplitude", outputSpec(),
+	service.MustRegisterBatchOutput("amplitude", outputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
 			o, err := newOutput(conf, mgr)
 			if err != nil {
@@ -59,9 +59,6 @@ func init() {
 			inFlight, err := conf.FieldMaxInFlight()
 			return o, service.BatchPolicy{}, inFlight, err
 		})
-	if err != nil {
-		panic(err)
-	}
 }
 
 func outputSpec() *service.ConfigSpec {
@@ -110,8 +107,8 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 			service.NewTLSToggledField(fieldTLS),
 			backoffFields(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
 			backoffFields(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
-			service.NewDurationField(fieldThrottlePause).Default("").
-				Description("How long ids named by a 429 wait. Empty: 30s for `http_v2`, 15s for `batch`, as Amplitude asks.").Advanced(),
+			service.NewDurationField(fieldThrottlePause).Optional().
+				Description("How long ids named by a 429 wait. Unset: 30s for `http_v2`, 15s for `batch`, as Amplitude asks.").Advanced(),
 			service.NewStringEnumField(fieldDailyQuota, "fail", "hold").Default("fail").
 				Description("Events of an id over its daily quota: `fail` with reason `daily_quota`, or `hold` them (up to `limits.max_hold`) until the rolling 24 hours allow them."),
 			service.NewObjectField(fieldLimits,
@@ -121,7 +118,7 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 					Description("Events per second per device_id and per user_id. 0: 25 for `http_v2` (under Amplitude's 30 with margin), 900 for `batch`."),
 				service.NewIntField(fieldBurst).Default(0).
 					Description("Events an id that was quiet may send at once. 0: 3 for `http_v2`, 1000 for `batch`."),
-				service.NewIntField(fieldQuota).Default(api.DailyQuota).
+				service.NewIntField(fieldQuota).Default(ampapi.HTTPV2.Limits().DailyQuota).
 					Description("Events per id per rolling 24 hours. 0 turns the check off."),
 				service.NewDurationField(fieldMaxHold).Default("10s").
 					Description("The longest an event waits for its ids' limits. Past it, the event fails with reason `device_rate_limited` (or `daily_quota`)."),
@@ -161,21 +158,21 @@ output:
 }
 
 var failureReasons = []string{
-	api.ReasonInvalidJSON, api.ReasonMissingEventType, api.ReasonMissingID, api.ReasonInvalidID, api.ReasonInvalidTime,
-	api.ReasonTooLarge, api.ReasonInvalidField, api.ReasonMissingField, api.ReasonInvalidIDLength, api.ReasonSilenced,
-	api.ReasonRejected, api.ReasonDailyQuota, api.ReasonRateLimited,
+	ampapi.ReasonInvalidJSON, ampapi.ReasonMissingEventType, ampapi.ReasonMissingID, ampapi.ReasonInvalidID, ampapi.ReasonInvalidTime,
+	ampapi.ReasonTooLarge, ampapi.ReasonInvalidField, ampapi.ReasonMissingField, ampapi.ReasonInvalidIDLength, ampapi.ReasonSilenced,
+	ampapi.ReasonRejected, ampapi.ReasonDailyQuota, ampapi.ReasonRateLimited,
 }
 
 // output is the amplitude output. WriteBatch may run concurrently.
 type output struct {
-	kind          api.Kind
+	kind          ampapi.Kind
 	minIDLength   int
 	maxEventBytes int
 	keys          *keySource
 	sender        *sender
+	senders       int
 	dispatcher    *dispatcher
 	limiter       *limiter.Limiter
-	limitsOn      bool
 	holdDaily     bool
 	maxHold       time.Duration
 	throttlePause time.Duration
@@ -189,13 +186,13 @@ type output struct {
 
 	now func() time.Time
 
-	stop     context.CancelFunc // ends requests and the metrics loop
-	stopOnce sync.Once
-	stopped  sync.WaitGroup
+	stop    context.CancelFunc // ends requests and the metrics loop; nil until Connect
+	stopped sync.WaitGroup
 }
 
 type backoffConfig struct{ initial, max time.Duration }
 
+// newOutput reads and checks the config; Connect starts the work.
 func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, error) {
 	o := &output{
 		log:     mgr.Logger(),
@@ -206,7 +203,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if err != nil {
 		return nil, err
 	}
-	if o.kind, err = api.ParseKind(apiName); err != nil {
+	if o.kind, err = ampapi.ParseKind(apiName); err != nil {
 		return nil, err
 	}
 	literal, err := conf.FieldString(fieldAPIKey)
@@ -245,14 +242,13 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if !tlsOn {
 		tlsConf = nil
 	}
-	senders, err := conf.FieldInt(fieldRequestsFlight)
-	if err != nil {
+	if o.senders, err = conf.FieldInt(fieldRequestsFlight); err != nil {
 		return nil, err
 	}
-	if senders < 1 {
+	if o.senders < 1 {
 		return nil, fmt.Errorf("%s: must be at least 1", fieldRequestsFlight)
 	}
-	o.sender = newSender(target, useGzip, timeout, tlsConf, senders)
+	o.sender = newSender(target, useGzip, timeout, tlsConf, o.senders)
 	// Room for any API key a rotation may bring, so an event checked now
 	// still fits a request later.
 	o.maxEventBytes = o.envelope("").MaxEventBytes() - maxKeyBytes
@@ -262,15 +258,21 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.configRetry, err = backoffField(conf, fieldConfigRetry); err != nil {
 		return nil, err
 	}
-	if o.throttlePause, err = optionalDuration(conf, fieldThrottlePause, o.kind.ThrottlePause()); err != nil {
-		return nil, err
+	o.throttlePause = o.kind.Limits().ThrottlePause
+	if conf.Contains(fieldThrottlePause) {
+		if o.throttlePause, err = conf.FieldDuration(fieldThrottlePause); err != nil {
+			return nil, err
+		}
+		if o.throttlePause <= 0 {
+			return nil, fmt.Errorf("%s: must be positive", fieldThrottlePause)
+		}
 	}
 	policy, err := conf.FieldString(fieldDailyQuota)
 	if err != nil {
 		return nil, err
 	}
 	o.holdDaily = policy == "hold"
-	if err := o.setLimits(conf.Namespace(fieldLimits)); err != nil {
+	if o.limiter, err = o.newLimiter(conf.Namespace(fieldLimits)); err != nil {
 		return nil, err
 	}
 	interval, err := conf.FieldDuration(fieldLogInterval)
@@ -283,19 +285,14 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
 	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	o.stop = cancel
-	o.dispatcher = newDispatcher(ctx, o, senders)
-	o.stopped.Add(1)
-	go o.observeLimiter(ctx)
 	return o, nil
 }
 
 // maxKeyBytes bounds the API key's share of a request.
 const maxKeyBytes = 256
 
-func (o *output) envelope(key string) api.Envelope {
-	return api.NewEnvelope(o.kind, key, o.minIDLength)
+func (o *output) envelope(key string) ampapi.Envelope {
+	return ampapi.NewEnvelope(o.kind, key, o.minIDLength)
 }
 
 // configFault records that Amplitude refuses the requests for a reason
@@ -305,52 +302,48 @@ func (o *output) configFault(cause string) {
 	o.faultLog.note(o.now(), cause)
 }
 
-func (o *output) setLimits(conf *service.ParsedConfig) error {
-	cfg := limiter.HTTPV2Config()
-	if o.kind == api.Batch {
-		cfg = limiter.BatchConfig()
-	}
-	var err error
-	if o.limitsOn, err = conf.FieldBool(fieldLimitsEnabled); err != nil {
-		return err
+// newLimiter builds the per-id limits from the `limits` fields, whose zero
+// values stand for the API's pace in Amplitude's limits table.
+func (o *output) newLimiter(conf *service.ParsedConfig) (*limiter.Limiter, error) {
+	pace := o.kind.Limits()
+	enabled, err := conf.FieldBool(fieldLimitsEnabled)
+	if err != nil {
+		return nil, err
 	}
 	rate, err := conf.FieldFloat(fieldRate)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	burst, err := conf.FieldInt(fieldBurst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	quota, err := conf.FieldInt(fieldQuota)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.maxHold, err = conf.FieldDuration(fieldMaxHold); err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.MaxTrackedIDs, err = conf.FieldInt(fieldMaxTrackedIDs); err != nil {
-		return err
-	}
-	if rate > 0 {
-		cfg.Rate = rate
-	}
-	if burst > 0 {
-		cfg.Burst = burst
-	}
-	cfg.DailyQuota = int64(quota)
-	if !o.limitsOn {
-		// Only the pause ledger remains: no rate, no quota.
-		cfg.Rate, cfg.Burst, cfg.DailyQuota = 1e9, math.MaxInt32, 0
-	}
-	o.limiter, err = limiter.New(cfg)
+	tracked, err := conf.FieldInt(fieldMaxTrackedIDs)
 	if err != nil {
-		return fmt.Errorf("%s: %w", fieldLimits, err)
+		return nil, err
 	}
-	return nil
+	cfg := limiter.Config{
+		PausesOnly:    !enabled, // pauses from 429s apply either way
+		Rate:          cmp.Or(rate, pace.SendRate),
+		Burst:         cmp.Or(burst, pace.SendBurst),
+		DailyQuota:    int64(quota),
+		MaxTrackedIDs: tracked,
+	}
+	l, err := limiter.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fieldLimits, err)
+	}
+	return l, nil
 }
 
-func endpointURL(conf *service.ParsedConfig, kind api.Kind) (string, error) {
+func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
 	endpoint, err := conf.FieldString(fieldEndpoint)
 	if err != nil {
 		return "", err
@@ -360,7 +353,7 @@ func endpointURL(conf *service.ParsedConfig, kind api.Kind) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		base, err := api.BaseURL(region)
+		base, err := ampapi.BaseURL(region)
 		return base + kind.Path(), err
 	}
 	u, err := url.Parse(endpoint)
@@ -385,19 +378,20 @@ func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error
 	return b, nil
 }
 
-func optionalDuration(conf *service.ParsedConfig, name string, def time.Duration) (time.Duration, error) {
-	s, err := conf.FieldString(name)
-	if err != nil || s == "" {
-		return def, err
+// Connect starts the request senders' dispatcher and the limiter's gauges.
+// Nothing is dialled here: a connection is made per request, and a refused
+// one is retried like any transient failure.
+func (o *output) Connect(context.Context) error {
+	if o.stop != nil {
+		return nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration", name, s)
-	}
-	return d, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stop = cancel
+	o.dispatcher = newDispatcher(ctx, o, o.senders)
+	o.stopped.Add(1)
+	go o.observeLimiter(ctx)
+	return nil
 }
-
-func (o *output) Connect(context.Context) error { return nil }
 
 // WriteBatch returns once every event is accepted by Amplitude or has failed
 // for good; failures come back per event in a *service.BatchError. Only a
@@ -414,7 +408,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 // Close runs once the host has no batch left in WriteBatch, or has given
 // up on them at its shutdown timeout.
 func (o *output) Close(context.Context) error {
-	o.stopOnce.Do(o.stop)
+	if o.stop != nil {
+		o.stop()
+	}
 	o.stopped.Wait()
 	o.sender.close()
 	return nil

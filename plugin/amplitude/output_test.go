@@ -12,7 +12,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 )
 
 func startEmulator(t *testing.T, cfg emulator.Config) *emulator.Server {

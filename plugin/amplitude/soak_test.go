@@ -10,8 +10,8 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
-	"github.com/connect-amplitude/connect-amplitude/plugin/emulator"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 

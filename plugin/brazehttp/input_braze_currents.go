@@ -41,13 +41,10 @@ const (
 )
 
 func init() {
-	err := service.RegisterBatchInput("braze_currents", inputSpec(),
+	service.MustRegisterBatchInput("braze_currents", inputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
 			return newInput(conf, mgr)
 		})
-	if err != nil {
-		panic(err)
-	}
 }
 
 func inputSpec() *service.ConfigSpec {

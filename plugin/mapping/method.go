@@ -8,7 +8,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 )
 
 // MethodName is the Bloblang method this package registers.
@@ -37,9 +37,7 @@ root = if root == null { deleted() }`).
 		ExampleNotTested("Only email events, custom names for two of them, hashed emails.",
 			`root = this.currents_to_amplitude(include: ["users.messages.email.*"], names: {"users.messages.email.Open": "Email Opened"}, pii: "hash")`)
 
-	if err := bloblang.RegisterMethodV2(MethodName, spec, newMethod); err != nil {
-		panic(err)
-	}
+	bloblang.MustRegisterMethodV2(MethodName, spec, newMethod)
 }
 
 func newMethod(args *bloblang.ParsedParams) (bloblang.Method, error) {
@@ -91,7 +89,7 @@ var chunks = sync.Pool{New: func() any { return new([]byte) }}
 
 // mapToOwnedBytes maps an event into the free end of a pooled chunk, as
 // mapIntoChunk does.
-func (m *Mapper) mapToOwnedBytes(event string, written *api.Fields) ([]byte, error) {
+func (m *Mapper) mapToOwnedBytes(event string, written *ampapi.Fields) ([]byte, error) {
 	chunk := chunks.Get().(*[]byte)
 	defer chunks.Put(chunk)
 	return m.mapIntoChunk(chunk, event, written)
@@ -100,7 +98,7 @@ func (m *Mapper) mapToOwnedBytes(event string, written *api.Fields) ([]byte, err
 // mapIntoChunk maps an event into the free end of chunk and returns that
 // part, capped so that appending to it cannot reach the next event: the
 // message owns it from then on. written is as in mapString.
-func (m *Mapper) mapIntoChunk(chunk *[]byte, event string, written *api.Fields) ([]byte, error) {
+func (m *Mapper) mapIntoChunk(chunk *[]byte, event string, written *ampapi.Fields) ([]byte, error) {
 	if cap(*chunk)-len(*chunk) < len(event)+chunkSlack {
 		*chunk = make([]byte, 0, max(chunkSize, 2*len(event)+chunkSlack))
 	}

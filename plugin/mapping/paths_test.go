@@ -8,8 +8,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 // optionSets exercise every branch that differs between the two paths.
@@ -108,19 +108,19 @@ func assertPathsAgree(t testing.TB, m *Mapper, data []byte) {
 
 // assertWrittenFieldsCheckAsInspect: the amplitude output checks an event
 // from the processor with the fields the mapping says it wrote instead of
-// reading it again (api.WithFields), so those fields must get exactly the
+// reading it again (handoff.With), so those fields must get exactly the
 // verdict that reading the event gets, whatever the output's limits.
 func assertWrittenFieldsCheckAsInspect(t testing.TB, m *Mapper, data []byte) {
 	t.Helper()
-	var written api.Fields
+	var written ampapi.Fields
 	out, err := m.mapString(nil, string(data), &written)
 	if err != nil {
 		return
 	}
 	for _, minIDLength := range []int{0, 5, 12, 40} {
 		for _, maxBytes := range []int{len(out), len(out) - 1} {
-			gotEv, gotErr := api.Check(out, written, minIDLength, maxBytes)
-			wantEv, wantErr := api.Inspect(out, minIDLength, maxBytes)
+			gotEv, gotErr := ampapi.Check(out, written, minIDLength, maxBytes)
+			wantEv, wantErr := ampapi.Inspect(out, minIDLength, maxBytes)
 			if !reflect.DeepEqual(gotEv, wantEv) || !reflect.DeepEqual(gotErr, wantErr) {
 				t.Fatalf("min_id_length %d, max %d bytes: %s\nwith the written fields %+v, %v\nread again %+v, %v",
 					minIDLength, maxBytes, out, gotEv, gotErr, wantEv, wantErr)

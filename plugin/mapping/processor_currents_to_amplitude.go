@@ -7,7 +7,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
 )
 
 func processorSpec() *service.ConfigSpec {
@@ -43,8 +44,12 @@ pipeline:
 `)
 }
 
+// ProcessorName is the processor this package registers; it shares its
+// name with the Bloblang method, whose mapping it runs.
+const ProcessorName = "currents_to_amplitude"
+
 func init() {
-	err := service.RegisterBatchProcessor(MethodName, processorSpec(),
+	service.MustRegisterBatchProcessor(ProcessorName, processorSpec(),
 		func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchProcessor, error) {
 			opts, err := optionsFromConfig(conf)
 			if err != nil {
@@ -56,9 +61,6 @@ func init() {
 			}
 			return &processor{m: m}, nil
 		})
-	if err != nil {
-		panic(err)
-	}
 }
 
 func optionsFromConfig(conf *service.ParsedConfig) (opts Options, err error) {
@@ -103,7 +105,7 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 			continue
 		}
 		// No copy: the event is only read while it is mapped.
-		var written api.Fields
+		var written ampapi.Fields
 		out, err := p.m.mapIntoChunk(chunk, unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
 		switch {
 		case errors.Is(err, ErrExcluded):
@@ -113,7 +115,7 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		default:
 			msg.SetBytes(out)
 			// The amplitude output then checks the event without reading it again.
-			msg = msg.WithContext(api.WithFields(msg.Context(), out, written))
+			msg = msg.WithContext(handoff.With(msg.Context(), out, written))
 		}
 		kept = append(kept, msg)
 	}

@@ -7,8 +7,8 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
-	"github.com/connect-amplitude/connect-amplitude/plugin/amplitude/api"
 )
 
 // MapRaw appends the Amplitude event for the Currents event JSON in event to
@@ -25,8 +25,8 @@ func (m *Mapper) MapRaw(dst, event []byte) ([]byte, error) {
 
 // mapString is MapRaw on the event's text. When written is not nil, it
 // receives the top-level fields Amplitude checks as views of the output
-// (see api.WithFields), which the caller must then never change.
-func (m *Mapper) mapString(dst []byte, doc string, written *api.Fields) ([]byte, error) {
+// (see package handoff), which the caller must then never change.
+func (m *Mapper) mapString(dst []byte, doc string, written *ampapi.Fields) ([]byte, error) {
 	if doc == "" {
 		return dst, &FieldError{Problem: "empty message, expected a JSON object"}
 	}
@@ -63,7 +63,7 @@ type propertyWriter struct {
 	n     int // members written
 }
 
-func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, error) {
+func (m *Mapper) mapRaw(dst []byte, doc string, written *ampapi.Fields) ([]byte, error) {
 	w := propertyWriter{dst: append(dst, `{"event_properties":{`...)}
 	w.start = len(w.dst)
 	var ev rawEvent
@@ -134,7 +134,7 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *api.Fields) ([]byte, er
 	dst = append(dst, '}')
 	if written != nil {
 		out := unsafe.String(unsafe.SliceData(dst), len(dst))
-		*written = api.Fields{
+		*written = ampapi.Fields{
 			UserID:    userID.in(out),
 			DeviceID:  deviceID.in(out),
 			EventType: jsonscan.Value{Raw: out[eventType:eventTypeEnd], Kind: jsonscan.String},

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 )
 
 // t0 is a Monday, 10:30 UTC.
@@ -125,6 +127,12 @@ func maxInWindow(times []time.Time, w time.Duration) int {
 	return most
 }
 
+// defaultPace is the amplitude output's default limiter config for an API.
+func defaultPace(kind ampapi.Kind) Config {
+	l := kind.Limits()
+	return Config{Rate: l.SendRate, Burst: l.SendBurst, DailyQuota: int64(l.DailyQuota), MaxTrackedIDs: 1_000_000}
+}
+
 func TestDefaultsStayUnderAmplitudeWindows(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -133,8 +141,8 @@ func TestDefaultsStayUnderAmplitudeWindows(t *testing.T) {
 		most   int // what the limiter may let through; Amplitude allows 30 per 1 s, 30,000 per 30 s
 		run    time.Duration
 	}{
-		{"HTTP V2: at most 28 events in any 1 s", HTTPV2Config(), time.Second, 28, 20 * time.Second},
-		{"Batch: at most 28,000 events in any 30 s", BatchConfig(), 30 * time.Second, 28_000, 100 * time.Second},
+		{"HTTP V2: at most 28 events in any 1 s", defaultPace(ampapi.HTTPV2), time.Second, 28, 20 * time.Second},
+		{"Batch: at most 28,000 events in any 30 s", defaultPace(ampapi.Batch), 30 * time.Second, 28_000, 100 * time.Second},
 	}
 	for _, tt := range tests {
 		senders := map[string]func(rng *rand.Rand, d Decision, now time.Time) time.Time{
@@ -260,7 +268,7 @@ func TestSchedule(t *testing.T) {
 	})
 
 	t.Run("a busy id is scheduled late while other ids go now", func(t *testing.T) {
-		l := newLimiter(t, HTTPV2Config())
+		l := newLimiter(t, defaultPace(ampapi.HTTPV2))
 		for range 300 { // 12 s of budget at 25/s
 			l.Schedule(t0, "hot", "", t0.Add(time.Minute), true)
 		}
@@ -475,7 +483,7 @@ func TestConcurrentCallsChargeBothIDsOrNeither(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	good := HTTPV2Config()
+	good := defaultPace(ampapi.HTTPV2)
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -497,7 +505,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
-	for _, cfg := range []Config{HTTPV2Config(), BatchConfig()} {
+	for _, cfg := range []Config{defaultPace(ampapi.HTTPV2), defaultPace(ampapi.Batch), {PausesOnly: true, MaxTrackedIDs: 1}} {
 		if _, err := New(cfg); err != nil {
 			t.Fatalf("New(%+v): %v", cfg, err)
 		}
@@ -510,4 +518,19 @@ func TestLabels(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+func TestPausesOnlyHoldsNothingButPausedIDs(t *testing.T) {
+	l := newLimiter(t, Config{PausesOnly: true})
+	if got := sendN(l, t0, "device-1", 100_000); got != 100_000 {
+		t.Fatalf("%d of 100,000 events of one id at one instant allowed, want all", got)
+	}
+	if st := l.Stats(t0); st.TrackedIDs != 0 {
+		t.Errorf("%d ids tracked without a pause, want 0", st.TrackedIDs)
+	}
+	l.Pause(t0, Device, "device-1", t0.Add(30*time.Second))
+	refused(t, reserve(l, t0.Add(time.Second), "device-1", ""), Paused, Device, t0.Add(30*time.Second))
+	scheduledAt(t, l.Schedule(t0.Add(time.Second), "device-1", "user-1", t0.Add(time.Minute), true), t0.Add(30*time.Second))
+	allowed(t, reserve(l, t0.Add(30*time.Second), "device-1", ""))
+	allowed(t, reserve(l, t0.Add(time.Second), "device-2", ""))
 }

@@ -14,9 +14,12 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 )
 
-// Config sets the emulator's limits and behaviour. Zero fields take Amplitude's values.
+// Config sets the emulator's limits and behaviour. Zero fields take Amplitude's
+// values, from the same table the amplitude output follows (ampapi.Limits).
 type Config struct {
 	APIKeys             []string      // accepted keys; empty: any non-empty key
 	HTTPV2EPS           float64       // per-id events per second on /2/httpapi; default 30
@@ -38,32 +41,33 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	v2, batch := ampapi.HTTPV2.Limits(), ampapi.Batch.Limits()
 	if c.HTTPV2EPS <= 0 {
-		c.HTTPV2EPS = 30
+		c.HTTPV2EPS = v2.EventsPerSecond
 	}
 	if c.BatchEPS <= 0 {
-		c.BatchEPS = 1000
+		c.BatchEPS = batch.EventsPerSecond
 	}
 	if c.HTTPV2Window <= 0 {
-		c.HTTPV2Window = time.Second
+		c.HTTPV2Window = v2.RateWindow
 	}
 	if c.BatchWindow <= 0 {
-		c.BatchWindow = 30 * time.Second
+		c.BatchWindow = batch.RateWindow
 	}
 	if c.DailyQuota == 0 {
-		c.DailyQuota = 500_000
+		c.DailyQuota = v2.DailyQuota
 	}
 	if c.MaxEventsPerRequest <= 0 {
-		c.MaxEventsPerRequest = 2000
+		c.MaxEventsPerRequest = v2.MaxEvents
 	}
 	if c.MaxHTTPV2Bytes <= 0 {
-		c.MaxHTTPV2Bytes = 1_000_000
+		c.MaxHTTPV2Bytes = v2.MaxBytes
 	}
 	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = 20_000_000
+		c.MaxBatchBytes = batch.MaxBytes
 	}
 	if c.DedupWindow <= 0 {
-		c.DedupWindow = 7 * 24 * time.Hour
+		c.DedupWindow = ampapi.DedupWindow
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -28,7 +28,11 @@ func freeAddr(t *testing.T) string {
 
 func TestStreamServesItsMetricsAtSlashMetrics(t *testing.T) {
 	addr := freeAddr(t)
-	sb := service.NewStreamBuilder()
+	env := service.NewEnvironment()
+	if err := Register(env); err != nil {
+		t.Fatal(err)
+	}
+	sb := env.NewStreamBuilder()
 	err := sb.SetYAML(fmt.Sprintf(`
 http:
   enabled: true

@@ -1,4 +1,4 @@
-package api
+package ampapi
 
 import (
 	"fmt"

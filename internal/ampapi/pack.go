@@ -1,4 +1,4 @@
-package api
+package ampapi
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ func NewEnvelope(kind Kind, apiKey string, minIDLength int) Envelope {
 
 // MaxEventBytes is the largest single event a request can carry.
 func (e Envelope) MaxEventBytes() int {
-	return e.kind.MaxBytes() - len(e.prefix) - len(e.suffix)
+	return e.kind.Limits().MaxBytes - len(e.prefix) - len(e.suffix)
 }
 
 // Fill counts a request body as events join it, on the exact bytes sent.
@@ -45,7 +45,7 @@ func (f *Fill) Add(n int) bool {
 	if f.events > 0 {
 		n++ // the comma
 	}
-	if f.events > 0 && (f.events == f.kind.MaxEvents() || f.bytes+n > f.kind.MaxBytes()) {
+	if f.events > 0 && (f.events == f.kind.Limits().MaxEvents || f.bytes+n > f.kind.Limits().MaxBytes) {
 		return false
 	}
 	f.events++

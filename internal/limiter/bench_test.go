@@ -1,6 +1,8 @@
 package limiter
 
 import (
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+
 	"fmt"
 	"runtime"
 	"sync"
@@ -21,7 +23,7 @@ var benchDevices = sync.OnceValue(func() []string {
 
 // trackingAll returns a limiter with default limits that tracks every benchmark device.
 func trackingAll(b *testing.B) *Limiter {
-	l := newLimiter(b, HTTPV2Config())
+	l := newLimiter(b, defaultPace(ampapi.HTTPV2))
 	for _, id := range benchDevices() {
 		reserve(l, t0, id, "")
 	}
@@ -30,7 +32,7 @@ func trackingAll(b *testing.B) *Limiter {
 
 func BenchmarkReserve(b *testing.B) {
 	b.Run("hot_id", func(b *testing.B) {
-		l := newLimiter(b, HTTPV2Config())
+		l := newLimiter(b, defaultPace(ampapi.HTTPV2))
 		now := t0
 		for b.Loop() {
 			if !reserve(l, now, "device-1", "user-1").Allowed {
@@ -41,7 +43,7 @@ func BenchmarkReserve(b *testing.B) {
 	})
 
 	b.Run("hot_id_refused", func(b *testing.B) {
-		l := newLimiter(b, HTTPV2Config())
+		l := newLimiter(b, defaultPace(ampapi.HTTPV2))
 		sendN(l, t0, "device-1", 3)
 		for b.Loop() {
 			if reserve(l, t0, "device-1", "user-1").Allowed {
@@ -86,7 +88,7 @@ func BenchmarkMemory(b *testing.B) {
 	var perID float64
 	for b.Loop() {
 		before := heapAlloc()
-		l := newLimiter(b, HTTPV2Config())
+		l := newLimiter(b, defaultPace(ampapi.HTTPV2))
 		for _, id := range ids {
 			reserve(l, t0, id, "")
 		}

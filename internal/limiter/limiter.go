@@ -75,37 +75,27 @@ func (r Reason) String() string {
 	return [...]string{"", "rate", "paused", "daily_quota"}[r]
 }
 
-// Config sets the limits applied to every device_id and every user_id.
+// Config sets the limits applied to every device_id and every user_id. The amplitude output
+// takes its defaults from Amplitude's limits table (ampapi.Limits).
 type Config struct {
+	// PausesOnly turns off the rate and the daily quota: only pauses set with Pause hold
+	// events back, and ids that were never paused hold no state. Rate, Burst and DailyQuota
+	// are then ignored.
+	PausesOnly    bool
 	Rate          float64 // events per second per id, sustained
 	Burst         int     // events an id that has been quiet may send at once (at least 1)
 	DailyQuota    int64   // events per id per rolling 24 hours; 0 or negative turns it off
 	MaxTrackedIDs int     // hard cap on ids holding state: 1/256 of it per shard, rounded up, at least 2
 }
 
-// HTTPV2Config returns limits for the HTTP V2 API (30 events/s per id). Rate 25 and Burst 3
-// let an id send at most 1 + (1 s + 80 ms)/40 ms = 28 events in any one second, so the
-// check "accepted within the last 1 s + this request <= 30" still holds when requests reach
-// Amplitude with up to 120 ms more delay than the ones before them. At Rate 30 any burst
-// above 1, or any delay at all, could pass 30.
-func HTTPV2Config() Config {
-	return Config{Rate: 25, Burst: 3, DailyQuota: 500_000, MaxTrackedIDs: 2_000_000}
-}
-
-// BatchConfig returns limits for the Batch API (1000 events/s per id averaged over 30 s).
-// Rate 900 and Burst 1000 let an id send at most 28,000 events in any 30 seconds against
-// Amplitude's 30,000, with room for 2 s of delay between requests.
-func BatchConfig() Config {
-	return Config{Rate: 900, Burst: 1000, DailyQuota: 500_000, MaxTrackedIDs: 2_000_000}
-}
-
 // Limiter holds the per-id state. It is safe for concurrent use.
 type Limiter struct {
-	interval  int64  // GCRA emission interval 1/Rate in ns, rounded up so never faster than Rate
-	tolerance int64  // GCRA burst tolerance (Burst-1)·interval in ns
-	quota     int64  // 0 when the daily quota is off
-	promoteAt uint32 // compact daily count at which an id gets exact hourly counts
-	shardCap  int
+	pausesOnly bool
+	interval   int64  // GCRA emission interval 1/Rate in ns, rounded up so never faster than Rate
+	tolerance  int64  // GCRA burst tolerance (Burst-1)·interval in ns
+	quota      int64  // 0 when the daily quota is off
+	promoteAt  uint32 // compact daily count at which an id gets exact hourly counts
+	shardCap   int
 
 	// Times are nanoseconds since 1970, measured as an offset from epoch so that callers passing
 	// time.Now() get the monotonic clock: a wall-clock step cannot pause everyone.
@@ -118,6 +108,9 @@ type Limiter struct {
 
 // New returns a Limiter enforcing cfg.
 func New(cfg Config) (*Limiter, error) {
+	if cfg.PausesOnly {
+		cfg.Rate, cfg.Burst, cfg.DailyQuota = 1, 1, 0 // placeholders that pass the checks; unused
+	}
 	switch {
 	case !(cfg.Rate > 0 && cfg.Rate <= 1e9):
 		return nil, errors.New("limiter: rate must be above 0 and at most 1e9 events/s")
@@ -133,9 +126,10 @@ func New(cfg Config) (*Limiter, error) {
 	interval := int64(math.Ceil(1e9 / cfg.Rate))
 	now := time.Now()
 	l := &Limiter{
-		interval:  interval,
-		tolerance: int64(cfg.Burst-1) * interval,
-		quota:     max(cfg.DailyQuota, 0),
+		pausesOnly: cfg.PausesOnly,
+		interval:   interval,
+		tolerance:  int64(cfg.Burst-1) * interval,
+		quota:      max(cfg.DailyQuota, 0),
 		// Below DailyQuota/20 events the compact count cannot matter; the hourly counts it then
 		// turns into may run up to 5% high for a day, never low.
 		promoteAt: uint32(max(cfg.DailyQuota/20, 1)),
@@ -332,7 +326,7 @@ func (l *Limiter) blockRef(r ref, t int64) block {
 func (l *Limiter) block(s *shard, key uint64, e entry, t int64) block {
 	var b block
 	// GCRA: an event at t conforms while the theoretical arrival time is at most tolerance ahead.
-	if tat := max(e.tat, t); tat-t > l.tolerance {
+	if tat := max(e.tat, t); !l.pausesOnly && tat-t > l.tolerance {
 		b = block{reason: Rate, until: tat - l.tolerance}
 	}
 	if u := s.paused[key]; u > t {
@@ -355,7 +349,7 @@ func (l *Limiter) block(s *shard, key uint64, e entry, t int64) block {
 // charge counts one event sent at `at` (now, or later when scheduled) against r, creating its
 // state at now if needed without evicting keep, the event's other id.
 func (l *Limiter) charge(r ref, now, at int64, keep uint64) {
-	if r.s == nil {
+	if r.s == nil || l.pausesOnly {
 		return
 	}
 	e := l.slotFor(r.s, r.key, now, keep)

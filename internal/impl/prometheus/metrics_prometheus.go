@@ -1,6 +1,7 @@
-// Package prometheus registers the `prometheus` metrics exporter: Benthos
-// metrics served in the Prometheus text format at the HTTP server's /metrics
-// and /stats endpoints, and optionally pushed to a Pushgateway.
+// Package prometheus is the `prometheus` metrics exporter of this project's
+// binary (see Register): Benthos metrics served in the Prometheus text format
+// at the HTTP server's /metrics and /stats endpoints, and optionally pushed to
+// a Pushgateway.
 package prometheus
 
 import (
@@ -78,8 +79,11 @@ Set `+"`push_url`"+` to also push to a Prometheus Pushgateway, which suits short
 		)
 }
 
-func init() {
-	service.MustRegisterMetricsExporter("prometheus", configSpec(),
+// Register adds the prometheus exporter to env. Only this project's binary
+// calls it: a Redpanda Connect build has its own prometheus exporter, which a
+// registration from the plugin package would silently replace.
+func Register(env *service.Environment) error {
+	return env.RegisterMetricsExporter("prometheus", configSpec(),
 		func(conf *service.ParsedConfig, log *service.Logger) (service.MetricsExporter, error) {
 			return newExporter(conf, log)
 		})

@@ -1,10 +1,11 @@
-package api
+package ampapi
 
 import (
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestInspectMakesAmplitudesChecksBeforeSending(t *testing.T) {
@@ -138,7 +139,7 @@ func TestRequestsFillUpToTheLimitsOnExactBytes(t *testing.T) {
 			seen := 0
 			for _, g := range groups {
 				body := env.Append(nil, raws(g))
-				if len(body) > c.kind.MaxBytes() || len(g) > c.kind.MaxEvents() {
+				if len(body) > c.kind.Limits().MaxBytes || len(g) > c.kind.Limits().MaxEvents {
 					t.Errorf("group of %d events is %d bytes", len(g), len(body))
 				}
 				var parsed struct {
@@ -168,7 +169,7 @@ func TestAnEventOfMaxEventBytesFitsAlone(t *testing.T) {
 	pad := strings.Repeat("x", env.MaxEventBytes()-len(`{"p":""}`))
 	events := []Event{{Raw: []byte(`{"p":"` + pad + `"}`)}, {Raw: []byte(`{}`)}}
 	groups := split(env, events)
-	if len(groups) != 2 || len(env.Append(nil, raws(groups[0]))) != HTTPV2.MaxBytes() {
+	if len(groups) != 2 || len(env.Append(nil, raws(groups[0]))) != HTTPV2.Limits().MaxBytes {
 		t.Errorf("%d groups", len(groups))
 	}
 }
@@ -227,12 +228,10 @@ func TestRejectedEventsNameTheFieldOfEachEvent(t *testing.T) {
 func TestKindsAndRegions(t *testing.T) {
 	for _, c := range []struct {
 		api, path string
-		pause     string
-		eps       float64
-	}{{"http_v2", "/2/httpapi", "30s", 30}, {"batch", "/batch", "15s", 1000}} {
+	}{{"http_v2", "/2/httpapi"}, {"batch", "/batch"}} {
 		k, err := ParseKind(c.api)
-		if err != nil || k.Path() != c.path || k.ThrottlePause().String() != c.pause || k.EventsPerSecond() != c.eps || k.String() != c.api {
-			t.Errorf("%s: %v %s %s %v", c.api, err, k.Path(), k.ThrottlePause(), k.EventsPerSecond())
+		if err != nil || k.Path() != c.path || k.String() != c.api {
+			t.Errorf("%s: %v %s %s", c.api, err, k.Path(), k)
 		}
 	}
 	if _, err := ParseKind("v1"); err == nil {
@@ -260,6 +259,37 @@ func TestBlocklistedMatchesAmplitudesListInAnyCase(t *testing.T) {
 		"f47ac10b-58cc-4372-a567-0e02b2c3d479", "ñull", "NIL ", "anonymous-1"} {
 		if Blocklisted(id) {
 			t.Errorf("%q is blocklisted", id)
+		}
+	}
+}
+
+// The table quotes Amplitude's documentation (see Limits).
+func TestLimitsAreAmplitudesDocumentedOnes(t *testing.T) {
+	for _, c := range []struct {
+		kind                      Kind
+		events, bytes, eps, quota int
+		window, pause             time.Duration
+	}{
+		{HTTPV2, 2000, 1_000_000, 30, 500_000, time.Second, 30 * time.Second},
+		{Batch, 2000, 20_000_000, 1000, 500_000, 30 * time.Second, 15 * time.Second},
+	} {
+		l := c.kind.Limits()
+		if l.MaxEvents != c.events || l.MaxBytes != c.bytes || l.EventsPerSecond != float64(c.eps) ||
+			l.DailyQuota != c.quota || l.RateWindow != c.window || l.ThrottlePause != c.pause {
+			t.Errorf("%s: %+v", c.kind, l)
+		}
+	}
+}
+
+// An id sending at the default pace sends at most SendBurst + SendRate x
+// (window + jitter) events in any rate window, however its requests are
+// delayed by up to the jitter: that must stay within Amplitude's limit.
+func TestTheDefaultPaceStaysUnderTheLimitDespiteDelayJitter(t *testing.T) {
+	for kind, jitter := range map[Kind]time.Duration{HTTPV2: 80 * time.Millisecond, Batch: 2 * time.Second} {
+		l := kind.Limits()
+		most := float64(l.SendBurst) + l.SendRate*(l.RateWindow+jitter).Seconds()
+		if allowed := l.EventsPerSecond * l.RateWindow.Seconds(); most > allowed {
+			t.Errorf("%s: up to %.0f events in a %s window, Amplitude allows %.0f", kind, most, l.RateWindow, allowed)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package ampapi
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func BenchmarkInspect(b *testing.B) {
 }
 
 // BenchmarkCheck is the output's check of an event whose fields the
-// currents_to_amplitude processor handed over (WithFields): Inspect without
+// currents_to_amplitude processor handed over (package handoff): Inspect without
 // reading the event.
 func BenchmarkCheck(b *testing.B) {
 	events := benchEvents(b)
@@ -115,7 +115,7 @@ func BenchmarkPack(b *testing.B) {
 				})
 				packed += n
 			}
-			if len(body) > kind.MaxBytes() {
+			if len(body) > kind.Limits().MaxBytes {
 				b.Fatalf("body of %d bytes", len(body))
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(packed), "ns/event")
