@@ -2,9 +2,10 @@
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.dateBuilt=$(DATE)
 
-.PHONY: all build test lint demo fuzz soak bench clean
+.PHONY: all build test lint docs demo fuzz soak bench clean
 
 all: build
 
@@ -22,6 +23,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The components' reference, generated from their ConfigSpecs; a test in
+# internal/docgen fails when it is stale.
+docs:
+	$(GO) run ./cmd/connect-amplitude docs --dir docs/components
 
 # Sample Currents events through the pipeline (see README.md).
 demo: build

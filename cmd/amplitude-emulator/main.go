@@ -22,7 +22,7 @@ import (
 )
 
 const (
-	defaultAddr = "127.0.0.1:8765"
+	defaultAddr = ampapi.EmulatorAddr
 	apiKeysEnv  = "AMPLITUDE_EMULATOR_API_KEYS"
 )
 

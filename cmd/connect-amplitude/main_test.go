@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "connect-amplitude")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", binary, ".")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.dateBuilt=2026-01-02T03:04:05Z", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building connect-amplitude:", err)
@@ -54,10 +56,99 @@ func run(t *testing.T, env []string, args ...string) string {
 	return stdout.String()
 }
 
-func TestVersionNamesTheProduct(t *testing.T) {
+func TestVersionShowsTheVersionAndTheBuildDate(t *testing.T) {
 	out := run(t, nil, "--version")
-	if !strings.Contains(out, "v9.9.9-test") {
-		t.Errorf("--version printed %q, want the version set at build time", out)
+	if !strings.Contains(out, "v9.9.9-test") || !strings.Contains(out, "2026-01-02T03:04:05Z") {
+		t.Errorf("--version printed %q, want the version and the date set at build time", out)
+	}
+}
+
+func TestHelpDescribesThisProduct(t *testing.T) {
+	out := run(t, nil, "--help")
+	for _, want := range []string{"Braze Currents to Amplitude", "currents_to_amplitude", "docs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "mundane") {
+		t.Errorf("--help shows the host's generic text:\n%s", out)
+	}
+}
+
+func TestDocsPrintsAComponentsReferenceWithItsFields(t *testing.T) {
+	out := run(t, nil, "docs", "amplitude")
+	for _, want := range []string{"# `amplitude` output", "### `limits.max_hold`", "Default: `\"10s\"`"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docs amplitude lacks %q", want)
+		}
+	}
+	cmd := exec.Command(binary, "docs", "no_such_component")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no_such_component") {
+		t.Errorf("docs of an unknown name: err %v, output %q; want a failure naming it", err, out)
+	}
+}
+
+// A finite job over a file that does not exist stops at once with an error
+// naming the field, instead of retrying the file forever.
+func TestAMissingInputFileEndsTheJobWithAnErrorNamingTheField(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-bodies.jsonl")
+	cmd := exec.Command(binary, "run", configPath(t))
+	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+missing)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the job did not end")
+	}
+	if err == nil || !strings.Contains(string(out), "input.file.paths[0]") || !strings.Contains(string(out), missing) {
+		t.Errorf("err %v, output:\n%s\nwant a failure naming input.file.paths[0] and the file", err, out)
+	}
+}
+
+// With the endpoint pointing where nothing listens, the binary says so
+// within seconds while it goes on retrying.
+func TestAnUnreachableEndpointIsReportedWithinSeconds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	input := filepath.Join(t.TempDir(), "bodies.jsonl")
+	ev := `{"event_type":"users.messages.email.Open","id":"e1a2b3c4","time":1700000000,"user":{"external_user_id":"user-42"},"properties":{}}`
+	if err := os.WriteFile(input, []byte(ev+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "run", configPath(t))
+	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+input, "AMPLITUDE_ENDPOINT="+closed, "AMPLITUDE_API_KEY=secret-key-never-logged")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); pw.Close() }()
+	found := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(pr)
+		for lines.Scan() {
+			if l := lines.Text(); strings.Contains(l, "level=warning") && strings.Contains(l, closed) {
+				found <- l
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case l := <-found:
+		if strings.Contains(l, "secret-key-never-logged") {
+			t.Errorf("the warning shows the API key: %s", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no warning naming the endpoint within 10 seconds")
 	}
 }
 

@@ -99,13 +99,26 @@ func (k Kind) Limits() Limits { return limits[k] }
 // already received for the same device.
 const DedupWindow = 7 * 24 * time.Hour
 
-// BaseURL is the API host of a data region.
+// EmulatorAddr is where this project's Amplitude emulator listens by
+// default; the output's region "emulator" points there.
+const EmulatorAddr = "127.0.0.1:8765"
+
+// regions are the API hosts by the output's region names: Amplitude's data
+// regions (https://amplitude.com/docs/apis/analytics/http-v2, Regions), and
+// the local emulator.
+var regions = map[string]string{
+	"us":       "https://api2.amplitude.com",
+	"eu":       "https://api.eu.amplitude.com",
+	"emulator": "http://" + EmulatorAddr,
+}
+
+// Regions lists the region names BaseURL knows, for config enums.
+func Regions() []string { return []string{"us", "eu", "emulator"} }
+
+// BaseURL is the API host of a region.
 func BaseURL(region string) (string, error) {
-	switch region {
-	case "us":
-		return "https://api2.amplitude.com", nil
-	case "eu":
-		return "https://api.eu.amplitude.com", nil
+	if base, ok := regions[region]; ok {
+		return base, nil
 	}
-	return "", fmt.Errorf("region: %q is not one of \"us\", \"eu\"", region)
+	return "", fmt.Errorf("region: %q is not one of %q", region, Regions())
 }

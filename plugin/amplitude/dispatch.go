@@ -3,6 +3,7 @@ package amplitude
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -133,7 +134,7 @@ func (d *dispatcher) send(env ampapi.Envelope, jobs []job, body []byte) []byte {
 	o.metrics.requestEvents.Incr(int64(len(jobs)))
 	if err != nil {
 		o.metrics.requests.Incr(1, "error")
-		o.log.Debugf("Amplitude request failed, retrying: %v", err)
+		o.failingLog.note(o.now(), err.Error())
 		settle(jobs, verdict{kind: retryLater, reason: "connection"})
 		return body
 	}
@@ -175,7 +176,7 @@ func (d *dispatcher) send(env ampapi.Envelope, jobs []job, body []byte) []byte {
 	case ampapi.Throttled:
 		d.throttled(jobs, r)
 	default:
-		o.log.Debugf("Amplitude answered %d, retrying", status)
+		o.failingLog.note(o.now(), "answered "+http.StatusText(status)+" ("+strconv.Itoa(status)+")")
 		settle(jobs, verdict{kind: retryLater, reason: "status_" + strconv.Itoa(status)})
 	}
 	return body

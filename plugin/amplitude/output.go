@@ -91,11 +91,11 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. Exclusive with `api_key_file`."),
 			service.NewStringField(fieldAPIKeyFile).Default("").
 				Description("A file holding the API key, read again when it changes: rotate the key without a restart."),
-			service.NewStringEnumField(fieldRegion, "us", "eu").Default("us").
-				Description("Amplitude's data region: `us` (api2.amplitude.com) or `eu` (api.eu.amplitude.com)."),
+			service.NewStringEnumField(fieldRegion, ampapi.Regions()...).Default("us").
+				Description("Amplitude's data region: `us` (https://api2.amplitude.com) or `eu` (https://api.eu.amplitude.com); or `emulator`, this project's local Amplitude emulator at its default address (http://"+ampapi.EmulatorAddr+"). The path follows from `api`."),
 			service.NewStringField(fieldEndpoint).Default("").
-				Description("A full URL overriding the region's endpoint, for the local emulator or a proxy.").
-				Example("http://127.0.0.1:8080/2/httpapi"),
+				Description("A URL overriding `region`, for a proxy or an emulator elsewhere: a base URL (the path then follows from `api`: `/2/httpapi` or `/batch`), or a full URL used as it is.").
+				Example("http://127.0.0.1:8765").Example("https://proxy.internal/amplitude/2/httpapi"),
 			service.NewStringEnumField(fieldAPI, "http_v2", "batch").Default("http_v2").
 				Description("`http_v2` (requests under 1 MB, 30 events/s per id) or `batch` (20 MB, 1000 events/s per id, for backfills)."),
 			service.NewIntField(fieldMinIDLength).Default(5).
@@ -133,27 +133,23 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 				Description("Requests to Amplitude at once. Under load, events queue and requests fill up to the API's limits; under light load a request leaves as soon as a sender is free.").Advanced(),
 		).
 		LintRule(`root = if this.api_key.or("") == "" && this.api_key_file.or("") == "" { "one of api_key and api_key_file must be set" }`).
-		Example("Braze Currents to Amplitude", "The Custom HTTP connector's bodies, mapped and sent; events that fail go to a file with their reason.", `
+		Example("Braze Currents to Amplitude", "Braze's Custom HTTP connector received, mapped and sent; events that fail for good go to a file as `{\"reason\": ..., \"event\": ...}`. See config/braze-receiver.yaml for the complete, tested pipeline.", `
 input:
-  http_server:
-    path: /currents  # each body is one batch of up to 100 events
+  braze_currents:
+    bearer_token: ${BRAZE_BEARER_TOKEN}
 pipeline:
   processors:
-    - mapping: root = this.events
-    - unarchive:
-        format: json_array
-    - mapping: |
-        root = content().currents_to_amplitude()
-        root = if root == null { deleted() }
+    - currents_to_amplitude: {}
 output:
   fallback:
     - amplitude:
         api_key: ${AMPLITUDE_API_KEY}
+        region: us
     - file:
         path: ./dead-letter.jsonl
         codec: lines
       processors:
-        - mapping: 'root = {"error": meta("fallback_error"), "event": this}'
+        - mapping: 'root = {"reason": meta("fallback_error"), "event": this}'
 `)
 }
 
@@ -183,6 +179,7 @@ type output struct {
 	metrics      *outputMetrics
 	throttledLog *intervalLog
 	faultLog     *intervalLog
+	failingLog   *intervalLog
 
 	now func() time.Time
 
@@ -282,10 +279,24 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	o.throttledLog = &intervalLog{interval: interval, log: func(n int, ids string) {
 		o.log.Warnf("Amplitude throttled %d ids since the last report (paused for %s): %s", n, o.throttlePause, ids)
 	}}
+	// The first failure is reported at once, so a forgotten or unreachable
+	// endpoint shows in the log within seconds while retries go on.
+	shown := redacted(target)
+	o.failingLog = &intervalLog{interval: interval, log: func(n int, causes string) {
+		o.log.Warnf("Requests to Amplitude at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
+	}}
 	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
 	}}
 	return o, nil
+}
+
+// redacted is a URL without its password, for logs.
+func redacted(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	return rawURL
 }
 
 // maxKeyBytes bounds the API key's share of a request.
@@ -343,6 +354,8 @@ func (o *output) newLimiter(conf *service.ParsedConfig) (*limiter.Limiter, error
 	return l, nil
 }
 
+// endpointURL is where requests go: endpoint, with the API's path when it
+// has none, else the region's host and the API's path.
 func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
 	endpoint, err := conf.FieldString(fieldEndpoint)
 	if err != nil {
@@ -360,7 +373,10 @@ func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
 	}
-	return endpoint, nil
+	if u.Path == "" || u.Path == "/" {
+		u.Path = kind.Path()
+	}
+	return u.String(), nil
 }
 
 func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error) {

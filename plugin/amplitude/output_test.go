@@ -13,6 +13,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 )
 
 func startEmulator(t *testing.T, cfg emulator.Config) *emulator.Server {
@@ -257,5 +258,35 @@ func TestShutdownWhileAmplitudeIsDownAcknowledgesNothing(t *testing.T) {
 	}
 	if failures := p.capture.snapshot(); len(failures) != 0 {
 		t.Errorf("shutdown dead-lettered events: %v", failures)
+	}
+}
+
+func TestRequestsGoWhereRegionEndpointAndAPISay(t *testing.T) {
+	for _, tt := range []struct{ config, want string }{
+		{`{api_key: k}`, "https://api2.amplitude.com/2/httpapi"},
+		{`{api_key: k, region: eu, api: batch}`, "https://api.eu.amplitude.com/batch"},
+		{`{api_key: k, region: emulator}`, "http://127.0.0.1:8765/2/httpapi"},
+		{`{api_key: k, region: eu, endpoint: "http://127.0.0.1:9000"}`, "http://127.0.0.1:9000/2/httpapi"},
+		{`{api_key: k, api: batch, endpoint: "http://127.0.0.1:9000/"}`, "http://127.0.0.1:9000/batch"},
+		{`{api_key: k, api: batch, endpoint: "https://proxy.internal/amp/2/httpapi"}`, "https://proxy.internal/amp/2/httpapi"},
+	} {
+		t.Run(tt.config, func(t *testing.T) {
+			conf, err := outputSpec().ParseYAML(tt.config, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apiName, _ := conf.FieldString(fieldAPI)
+			kind, _ := ampapi.ParseKind(apiName)
+			if got, err := endpointURL(conf, kind); err != nil || got != tt.want {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	conf, err := outputSpec().ParseYAML(`{api_key: k, endpoint: "api2.amplitude.com"}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := endpointURL(conf, ampapi.HTTPV2); err == nil || !strings.Contains(err.Error(), "endpoint") {
+		t.Errorf("an endpoint without a scheme: %v, want an error naming the field", err)
 	}
 }

@@ -56,23 +56,16 @@ This scanner adds the following metadata to each message, besides the input's ow
 				LintRule(`root = if this < 1 { ["batch_size must be at least 1"] }`).
 				Advanced(),
 		).
-		Example("Braze's S3 export with Redpanda Connect", "Read every event file under a Currents prefix and map it for Amplitude.", `
-input:
-  aws_s3:
-    bucket: my-currents-bucket
-    prefix: currents/dataexport.prod-01.S3.integration.5f3e/
-    scanner:
-      currents_avro: {}
-pipeline:
-  processors:
-    - mapping: root = content().currents_to_amplitude()
-`).
-		Example("Files on disk", "Walk a downloaded copy of the bucket.", `
+		Example("A downloaded copy of the bucket", "Read every event file of an archive and map it for Amplitude; events the mapping leaves out are dropped. In a Redpanda Connect build that includes this plugin, `aws_s3` (with `bucket` and `prefix`), `gcp_cloud_storage` or `azure_blob_storage` take the same `scanner` in place of `file`.", `
 input:
   file:
     paths: [ "./currents/**/*.avro" ]
     scanner:
-      currents_avro: {}
+      currents_avro:
+        batch_size: 1000
+pipeline:
+  processors:
+    - currents_to_amplitude: {}
 `)
 }
 

@@ -1,0 +1,80 @@
+// Package bundle assembles the environment of this project's binary: the
+// host's pure and io components, every component of the plugin package, and
+// the Redpanda Connect components its configs use (prometheus), which only
+// the binary registers, in a clone of the global environment: Benthos
+// silently replaces a name registered twice, so the plugin package must not
+// register names a Redpanda Connect build already has.
+package bundle
+
+import (
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/impl/prometheus"
+	_ "github.com/connect-amplitude/connect-amplitude/plugin"
+)
+
+// Component names one component by its kind, as `connect-amplitude list`
+// spells kinds in the singular: input, output, processor, scanner, metrics,
+// bloblang-method.
+type Component struct{ Kind, Name string }
+
+// Plugin lists what the plugin package registers, in the order the docs
+// present them.
+var Plugin = []Component{
+	{"processor", "currents_to_amplitude"},
+	{"bloblang-method", "currents_to_amplitude"},
+	{"output", "amplitude"},
+	{"input", "braze_currents"},
+	{"scanner", "currents_jsonl"},
+	{"scanner", "currents_avro"},
+}
+
+// binaryOnly are this project's implementations of components that Redpanda
+// Connect also has, under the same names and fields.
+var binaryOnly = []struct {
+	Component
+	register func(*service.Environment) error
+}{
+	{Component{"metrics", "prometheus"}, prometheus.Register},
+}
+
+// Own is every component this project defines.
+func Own() []Component {
+	own := append([]Component{}, Plugin...)
+	for _, b := range binaryOnly {
+		own = append(own, b.Component)
+	}
+	return own
+}
+
+// Environment returns the binary's environment.
+func Environment() (*service.Environment, error) {
+	env := service.GlobalEnvironment().Clone()
+	for _, b := range binaryOnly {
+		if err := b.register(env); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+// DocsEnvironment returns the global environment with the binary-only
+// components registered in it too, for generating docs only: benthos
+// v4.60.0's Environment.WalkMetrics lists the global metrics exporters
+// whatever the environment, so a clone's prometheus cannot be walked. Never
+// run a stream from it in a process that embeds Redpanda Connect.
+func DocsEnvironment() (*service.Environment, error) {
+	env := service.GlobalEnvironment()
+	for _, b := range binaryOnly {
+		if _, known := env.GetMetricsConfig(b.Name); known && b.Kind == "metrics" {
+			continue
+		}
+		if err := b.register(env); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
