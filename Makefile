@@ -15,8 +15,11 @@ build:
 	$(GO) build -o $(BIN)/amplitude-emulator ./cmd/amplitude-emulator
 	$(GO) build -o $(BIN)/braze-sim ./cmd/braze-sim
 
-# The test command of README.md, and what CI runs.
+# The test command of README.md, and what CI runs. Tests that compare against
+# Braze's full sample data run when it is present (see README.md).
+SAMPLES ?= $(or $(CURRENTS_EXAMPLES),../shared/braze-currents-examples)
 test: lint
+	@[ -d "$(SAMPLES)" ] || echo "Braze's sample data is not at $(SAMPLES): the tests that compare against it will not run (set CURRENTS_EXAMPLES to run them)"
 	$(GO) test -race ./...
 
 lint:

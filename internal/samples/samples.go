@@ -1,32 +1,43 @@
-// Package samples locates Braze's public Currents sample data for tests.
+// Package samples gives tests Braze's Currents sample events.
 //
-// The data lives beside the checkout, in ../shared/braze-currents-examples
-// (set CURRENTS_EXAMPLES to use another copy). Tests that need it fail,
-// rather than skip, when it is missing.
+// The Custom HTTP example events, one per event type, live in this
+// repository (resources/currents-samples.jsonl, compacted copies of the
+// examples in Braze's public currents-examples repository), so tests that
+// need them always run. Braze's full sample set (Avro files, schemas,
+// decoded views) is not in the repository: tests that compare against it
+// look for it beside the checkout, in ../shared/braze-currents-examples, or
+// where CURRENTS_EXAMPLES points, and are skipped with a message naming the
+// place when it is absent (`make test` prints one line saying so).
 package samples
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
+
+	"github.com/connect-amplitude/connect-amplitude/resources"
 )
 
-// Dir returns the braze-currents-examples directory.
+// Dir returns the braze-currents-examples directory, or skips the test when
+// it is absent.
 func Dir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("CURRENTS_EXAMPLES"); d != "" {
-		return d
+	d := os.Getenv("CURRENTS_EXAMPLES")
+	if d == "" {
+		d = filepath.Join(RepoRoot(t), "..", "shared", "braze-currents-examples")
 	}
-	d := filepath.Join(RepoRoot(t), "..", "shared", "braze-currents-examples")
 	if _, err := os.Stat(d); err != nil {
-		t.Fatalf("Braze sample data not found at %s (set CURRENTS_EXAMPLES): %v", d, err)
+		t.Skipf("did not run: Braze's sample data is not at %s (set CURRENTS_EXAMPLES; see README.md, Sample data)", d)
 	}
 	return d
 }
 
-// SpecDir returns the directory of SPEC.md and the spec's event table.
+// SpecDir returns the directory of the product spec and its event table,
+// beside the sample data, or skips the test when it is absent.
 func SpecDir(t testing.TB) string {
 	return filepath.Join(filepath.Dir(Dir(t)), "spec")
 }
@@ -50,32 +61,31 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Sample is one example file.
+// Sample is one example event.
 type Sample struct {
-	Name string // file name without extension, e.g. users.messages.email.Open
-	Path string
-	Data []byte
+	Name string // its event type, e.g. users.messages.email.Open
+	Data []byte // the event as compact JSON
 }
 
-// CustomHTTP returns every Custom HTTP example event, sorted by name.
+// CustomHTTP returns every Custom HTTP example event kept in this
+// repository, sorted by event type.
 func CustomHTTP(t testing.TB) []Sample {
-	return read(t, "custom-http", ".json")
-}
-
-func read(t testing.TB, sub, ext string) []Sample {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(Dir(t), sub, "*"+ext))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no %s files in %s: %v", ext, sub, err)
-	}
-	sort.Strings(paths)
-	out := make([]Sample, 0, len(paths))
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
+	var out []Sample
+	lines := bufio.NewScanner(bytes.NewReader(resources.CurrentsSamples))
+	lines.Buffer(nil, 1<<20)
+	for lines.Scan() {
+		var ev struct {
+			EventType string `json:"event_type"`
 		}
-		out = append(out, Sample{Name: strings.TrimSuffix(filepath.Base(p), ext), Path: p, Data: data})
+		if err := json.Unmarshal(lines.Bytes(), &ev); err != nil || ev.EventType == "" {
+			t.Fatalf("resources/currents-samples.jsonl: a line without an event_type: %v", err)
+		}
+		out = append(out, Sample{Name: ev.EventType, Data: bytes.Clone(lines.Bytes())})
 	}
+	if err := lines.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

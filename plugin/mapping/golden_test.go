@@ -11,31 +11,36 @@ import (
 	"testing"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/resources"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current mapping")
 
-// specTable reads the spec's event table itself, not resources/, so a drift
-// between the two shows up here.
-func specTable(t *testing.T) map[string]struct {
+type tableEvents map[string]struct {
 	DefaultEventType *string  `json:"default_event_type"`
 	TopLevel         []string `json:"top_level"`
-} {
+}
+
+func parseTableEvents(t *testing.T, data []byte) tableEvents {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(samples.SpecDir(t), "braze-amplitude-events.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
-		Events map[string]struct {
-			DefaultEventType *string  `json:"default_event_type"`
-			TopLevel         []string `json:"top_level"`
-		} `json:"events"`
+		Events tableEvents `json:"events"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
 	return doc.Events
+}
+
+// The event table the mapping embeds (resources/) is the product spec's.
+func TestTheEmbeddedEventTableIsTheSpecs(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(samples.SpecDir(t), "braze-amplitude-events.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec, embedded := parseTableEvents(t, data), parseTableEvents(t, resources.EventTable); !reflect.DeepEqual(spec, embedded) {
+		t.Errorf("resources/braze-amplitude-events.json differs from the spec's event table")
+	}
 }
 
 func decode(t testing.TB, data []byte) map[string]any {
@@ -50,7 +55,7 @@ func decode(t testing.TB, data []byte) map[string]any {
 }
 
 func TestEveryCustomHTTPSampleMapsLikeBrazesExport(t *testing.T) {
-	table := specTable(t)
+	table := parseTableEvents(t, resources.EventTable)
 	m, err := New(DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
