@@ -90,7 +90,7 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 			service.NewStringField(fieldAPIKey).Secret().Default("").
 				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. Exclusive with `api_key_file`."),
 			service.NewStringField(fieldAPIKeyFile).Default("").
-				Description("A file holding the API key, read again when it changes: rotate the key without a restart."),
+				Description("A file holding the API key, read again when it changes (looked at once a second at most): rotate the key without a restart. A file that cannot be read or is empty keeps the key read before in use, and an error is logged once per `log_interval`; at startup it is a configuration error."),
 			service.NewStringEnumField(fieldRegion, "us", "eu").Default("us").
 				Description("Amplitude's data region: `us` (api2.amplitude.com) or `eu` (api.eu.amplitude.com)."),
 			service.NewStringField(fieldEndpoint).Default("").
@@ -183,6 +183,7 @@ type output struct {
 	metrics      *outputMetrics
 	throttledLog *intervalLog
 	faultLog     *intervalLog
+	keyFileLog   *intervalLog
 
 	now func() time.Time
 
@@ -284,6 +285,9 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	}}
 	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
+	}}
+	o.keyFileLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
 	}}
 	return o, nil
 }
