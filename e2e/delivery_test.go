@@ -11,13 +11,14 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
-	"github.com/connect-amplitude/connect-amplitude/internal/samples"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // Devices the emulator answers as silenced: their events come back from
-// Amplitude as failed and must land in the dead-letter file.
-const silencedDevices = "device-3,device-7"
+// Amplitude as failed and must land in the dead-letter file. The generator
+// gives user N the devices device-N-0 and device-N-1.
+const silencedDevices = "device-3-0,device-7-1"
 
 // simFlags are Braze's behaviour with quick retries, so the tests stay short.
 var simFlags = []string{"-concurrency", "4", "-backoff", "50ms", "-max-backoff", "1s", "-timeout", "20s", "-give-up", "90s"}
@@ -27,16 +28,12 @@ var simFlags = []string{"-concurrency", "4", "-backoff", "50ms", "-max-backoff",
 // id, and users on silenced devices.
 func workload(t *testing.T, n int, seed uint64) [][]byte {
 	t.Helper()
-	src, err := brazesim.LoadSamples(filepath.Join(samples.Dir(t), "custom-http"))
+	g, err := currentsgen.New(currentsgen.Config{Seed: seed, Users: 300, AnonymousShare: 0.05,
+		StartTime: time.Now().Unix(), PerSecond: 1000, Userless: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := brazesim.Generate(src, brazesim.Workload{Events: n, Users: 300, AnonymousShare: 0.05, Seed: seed,
-		StartTime: time.Now().Unix(), PerSecond: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
+	return g.Events(n)
 }
 
 // The fate each event must meet, from the mapping the config uses.

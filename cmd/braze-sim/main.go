@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 )
 
 const tokenEnv = "BRAZE_BEARER_TOKEN"
@@ -46,8 +47,8 @@ var (
 
 type options struct {
 	cfg      brazesim.Config
-	work     brazesim.Workload
-	samples  string
+	gen      currentsgen.Config
+	n        int
 	in       string
 	token    string
 	outcomes string
@@ -55,13 +56,13 @@ type options struct {
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
-	o := options{cfg: brazesim.DefaultConfig()}
-	c, w := &o.cfg, &o.work
+	o := options{cfg: brazesim.DefaultConfig(), gen: generated()}
+	c := &o.cfg
 	var tokenFile string
 	fs := flag.NewFlagSet("braze-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: braze-sim -url URL (-samples DIR | -in FILE) [flags]
+		fmt.Fprintf(stderr, `Usage: braze-sim -url URL [-in FILE] [flags]
 
 Posts Braze Currents events to URL as Braze's Custom HTTP connector does:
 envelopes {"events":[...]} of up to -batch events with the headers
@@ -71,9 +72,11 @@ a 400 splits a batch into single events and a 413 into halves; a single event
 still refused is counted as rejected, as Braze drops it.
 
 The token comes from $%s or -token-file (never from the command line,
-which other users can see). The events are generated from Braze's Custom HTTP
-examples (-samples, e.g. ../shared/braze-currents-examples/custom-http) with
-fresh ids, or read as JSON lines (-in, e.g. the output of currents-gen).
+which other users can see). The events are generated as currents-gen does,
+from Braze's Custom HTTP examples compiled in, with fresh ids, users and times
+(-n and the flags currents-gen shares: -seed, -users, -anonymous, ...; the
+event types without any user id are sent too, as Braze does), or read as JSON
+lines with -in: your own events, or currents-gen's output.
 
 The report goes to stdout (-format json or table). The exit status is 3 when
 some events were not acknowledged.
@@ -84,12 +87,9 @@ Flags:
 	}
 	fs.StringVar(&c.URL, "url", "", "the receiver's URL")
 	fs.StringVar(&tokenFile, "token-file", "", "file holding the bearer token (default $"+tokenEnv+")")
-	fs.StringVar(&o.samples, "samples", "", "directory of Custom HTTP example events to generate from")
-	fs.StringVar(&o.in, "in", "", "file of events, one JSON object per line (- for stdin)")
-	fs.IntVar(&w.Events, "n", 10_000, "events to generate from -samples")
-	fs.IntVar(&w.Users, "users", 10_000, "distinct users of the generated events")
-	fs.Float64Var(&w.AnonymousShare, "anonymous", 0.05, "share of generated events whose user has only a device_id")
-	fs.Uint64Var(&w.Seed, "seed", 1, "seed of the generated events; the same seed gives the same events")
+	fs.StringVar(&o.in, "in", "", "file of events to send instead of generated ones, one JSON object per line (- for stdin)")
+	fs.IntVar(&o.n, "n", 10_000, "events to generate")
+	o.gen.RegisterFlags(fs)
 	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "events per request")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "requests at once")
 	fs.DurationVar(&c.RequestTimeout, "timeout", c.RequestTimeout, "request timeout")
@@ -114,10 +114,13 @@ Flags:
 		return usage(fmt.Sprintf("unexpected arguments: %q", fs.Args()))
 	case c.URL == "":
 		return usage("-url is required")
-	case (o.samples == "") == (o.in == ""):
-		return usage("give one of -samples and -in")
+	case o.n < 0:
+		return usage("-n must not be negative")
 	case o.format != "json" && o.format != "table":
 		return usage("-format must be json or table")
+	}
+	if err := o.gen.Validate(); err != nil {
+		return usage("-" + err.Error())
 	}
 	o.token = os.Getenv(tokenEnv)
 	if tokenFile != "" {
@@ -128,9 +131,15 @@ Flags:
 		o.token = strings.TrimSpace(string(data))
 	}
 	c.Token = o.token
-	w.StartTime = time.Now().Unix()
-	w.PerSecond = 1000
 	return o, nil
+}
+
+// generated is the traffic braze-sim makes by default: 10,000 users, events
+// from now on, no hot devices, and every event type Braze sends.
+func generated() currentsgen.Config {
+	g := currentsgen.DefaultConfig()
+	g.Users, g.HotDevices, g.StartTime, g.Userless = 10_000, 0, time.Now().Unix(), true
+	return g
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -165,12 +174,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func loadEvents(o options, stdin io.Reader) ([][]byte, error) {
-	if o.samples != "" {
-		samples, err := brazesim.LoadSamples(o.samples)
+	if o.in == "" {
+		g, err := currentsgen.New(o.gen)
 		if err != nil {
 			return nil, err
 		}
-		return brazesim.Generate(samples, o.work)
+		return g.Events(o.n), nil
 	}
 	if o.in == "-" {
 		return brazesim.ReadEvents(stdin)

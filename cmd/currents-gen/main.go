@@ -18,13 +18,7 @@ func main() {
 	n := flag.Int("n", 10_000, "number of events")
 	envelope := flag.Int("envelope", 0, "wrap events in Braze bodies of this many events (0: one event per line)")
 	out := flag.String("o", "-", "output file (- for stdout)")
-	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; the same seed gives the same events")
-	flag.IntVar(&cfg.Users, "users", cfg.Users, "distinct users (Zipf-distributed)")
-	flag.Float64Var(&cfg.AnonymousShare, "anonymous", cfg.AnonymousShare, "share of events with a device_id only")
-	flag.IntVar(&cfg.HotDevices, "hot-devices", cfg.HotDevices, "devices sending far over Amplitude's per-device rate")
-	flag.Float64Var(&cfg.HotShare, "hot-share", cfg.HotShare, "share of events sent by the hot devices")
-	flag.Int64Var(&cfg.StartTime, "start", cfg.StartTime, "UNIX time in seconds of the first event")
-	flag.IntVar(&cfg.PerSecond, "per-second", cfg.PerSecond, "events per second of event time")
+	cfg.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 
 	if err := run(cfg, *n, *envelope, *out); err != nil {

@@ -1,14 +1,16 @@
 // Package currentsgen generates realistic Braze Currents events for demos,
-// soak tests and benchmarks: every event type of Braze's samples, unique
-// ids, many users spread evenly and a few hot devices. Users are drawn
-// uniformly, not with a long tail: a benchmark replays hours of traffic in
-// seconds, and a tail's heaviest users would all turn hot; the hot devices
-// are the explicit, measured exception.
+// soak tests, benchmarks and the Braze connector simulator: the event types
+// of Braze's samples (compiled in), unique ids, many users spread evenly and
+// a few hot devices. Users are drawn uniformly, not with a long tail: a
+// benchmark replays hours of traffic in seconds, and a tail's heaviest users
+// would all turn hot; the hot devices are the explicit, measured exception.
 package currentsgen
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -25,12 +27,45 @@ type Config struct {
 	HotShare       float64 // share of all events sent by the hot devices
 	StartTime      int64   // UNIX seconds of the first event
 	PerSecond      int     // events per second of event time
+	// Userless keeps the samples without any user id, as Braze sends them;
+	// their events cannot go to Amplitude and must be dead-lettered.
+	Userless bool
 }
 
 // DefaultConfig is traffic of 100,000 users with 3 hot devices sending 1%
 // of the events.
 func DefaultConfig() Config {
 	return Config{Seed: 1, Users: 100_000, AnonymousShare: 0.05, HotDevices: 3, HotShare: 0.01, StartTime: 1_700_000_000, PerSecond: 1000}
+}
+
+// RegisterFlags adds a flag per field to fs, with c's values as defaults,
+// so every command generating traffic takes the same flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed; the same seed gives the same events")
+	fs.IntVar(&c.Users, "users", c.Users, "distinct users, drawn uniformly, with two devices each")
+	fs.Float64Var(&c.AnonymousShare, "anonymous", c.AnonymousShare, "share of events with a device_id only")
+	fs.IntVar(&c.HotDevices, "hot-devices", c.HotDevices, "devices sending far over Amplitude's per-device rate")
+	fs.Float64Var(&c.HotShare, "hot-share", c.HotShare, "share of events sent by the hot devices")
+	fs.Int64Var(&c.StartTime, "start", c.StartTime, "UNIX time in seconds of the first event")
+	fs.IntVar(&c.PerSecond, "per-second", c.PerSecond, "events per second of event time")
+	fs.BoolVar(&c.Userless, "userless", c.Userless, "keep the event types without any user id, as Braze sends them (they cannot go to Amplitude)")
+}
+
+// Validate names the first setting out of range, by its flag's name.
+func (c Config) Validate() error {
+	switch {
+	case c.Users < 1:
+		return errors.New("users must be at least 1")
+	case c.PerSecond < 1:
+		return errors.New("per-second must be at least 1")
+	case c.HotDevices < 0:
+		return errors.New("hot-devices must not be negative")
+	case c.AnonymousShare < 0 || c.AnonymousShare > 1:
+		return errors.New("anonymous must be between 0 and 1")
+	case c.HotShare < 0 || c.HotShare > 1:
+		return errors.New("hot-share must be between 0 and 1")
+	}
+	return nil
 }
 
 // Generator makes events; it is not safe for concurrent use.
@@ -67,10 +102,11 @@ var placeholders = [][]byte{
 }
 
 // New prepares the templates from the embedded samples. Samples without any
-// user id (which cannot be sent to Amplitude) are left out.
+// user id (which cannot be sent to Amplitude) are left out unless
+// cfg.Userless.
 func New(cfg Config) (*Generator, error) {
-	if cfg.Users < 1 || cfg.PerSecond < 1 {
-		return nil, fmt.Errorf("currentsgen: Users and PerSecond must be positive")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("currentsgen: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	g := &Generator{cfg: cfg, rng: rng}
@@ -80,10 +116,11 @@ func New(cfg Config) (*Generator, error) {
 			return nil, fmt.Errorf("currentsgen: sample: %w", err)
 		}
 		user, _ := ev["user"].(map[string]any)
-		if user["external_user_id"] == nil && user["device_id"] == nil {
+		userless := user["external_user_id"] == nil && user["device_id"] == nil
+		if userless && !cfg.Userless {
 			continue
 		}
-		t, err := cut(ev)
+		t, err := cut(ev, userless)
 		if err != nil {
 			return nil, err
 		}
@@ -92,13 +129,28 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
-func cut(ev map[string]any) (template, error) {
+// Events returns the next n events.
+func (g *Generator) Events(n int) [][]byte {
+	out := make([][]byte, n)
+	for k := range out {
+		out[k] = g.Next(nil)
+	}
+	return out
+}
+
+// cut makes a sample's template; a userless sample keeps its user without
+// ids.
+func cut(ev map[string]any, userless bool) (template, error) {
+	sampleUser, _ := ev["user"].(map[string]any)
 	render := func(anonymous bool) (cutEvent, error) {
-		user := map[string]any{"user_id": "\x00braze", "device_id": "\x00device"}
-		if tz, ok := ev["user"].(map[string]any)["timezone"]; ok {
+		user := map[string]any{}
+		if !userless {
+			user["user_id"], user["device_id"] = "\x00braze", "\x00device"
+		}
+		if tz, ok := sampleUser["timezone"]; ok {
 			user["timezone"] = tz
 		}
-		if !anonymous {
+		if !anonymous && !userless {
 			user["external_user_id"] = "\x00user"
 		}
 		ev["id"], ev["time"], ev["user"] = "\x00id", "\x00time", user

@@ -3,73 +3,47 @@ package amplitude
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 )
 
-// keySource yields the Amplitude API key: a literal from the config, or the
-// content of a file that is read again whenever it changes, so a rotated key
-// is picked up without a restart.
+// keySource yields the Amplitude API key: the content of a file that is read
+// again whenever it changes, so a rotated key is picked up without a restart,
+// or else a literal from the config. The file takes precedence, so that a
+// config can default api_key to a key for the local emulator and still take
+// a key file from its environment.
 type keySource struct {
 	literal string
-	path    string
-	now     func() time.Time
-
-	mu      sync.Mutex
-	key     string
-	modTime time.Time
-	size    int64
-	checked time.Time
+	file    *secretfile.File[string]
 }
 
-// keyRecheck bounds how often the key file is looked at.
-const keyRecheck = time.Second
-
 func newKeySource(literal, path string, now func() time.Time) (*keySource, error) {
-	switch {
-	case literal == "" && path == "":
+	literal = strings.TrimSpace(literal)
+	if literal == "" && path == "" {
 		return nil, errors.New("one of api_key and api_key_file must be set")
-	case literal != "" && path != "":
-		return nil, errors.New("api_key and api_key_file are exclusive")
 	}
-	k := &keySource{literal: strings.TrimSpace(literal), path: path, now: now}
+	k := &keySource{literal: literal}
 	if path != "" {
-		if _, err := k.get(); err != nil {
-			return nil, err
+		var err error
+		if k.file, err = secretfile.Open(path, now, func(key string) string { return key }); err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldAPIKeyFile, err)
 		}
 	}
 	return k, nil
 }
 
-// get returns the current key. Its errors never contain the key.
+// get returns the current key. A key file that cannot be read again keeps
+// the key read last (see secretfile); the error, which never contains the
+// key, is for a log line.
 func (k *keySource) get() (string, error) {
-	if k.path == "" {
+	if k.file == nil {
 		return k.literal, nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	now := k.now()
-	if k.key != "" && now.Sub(k.checked) < keyRecheck {
-		return k.key, nil
-	}
-	k.checked = now
-	info, err := os.Stat(k.path)
+	key, err := k.file.Get()
 	if err != nil {
-		return "", fmt.Errorf("api_key_file: %w", err)
+		return key, fmt.Errorf("%s: %w", fieldAPIKeyFile, err)
 	}
-	if k.key != "" && info.ModTime().Equal(k.modTime) && info.Size() == k.size {
-		return k.key, nil
-	}
-	data, err := os.ReadFile(k.path)
-	if err != nil {
-		return "", fmt.Errorf("api_key_file: %w", err)
-	}
-	key := strings.TrimSpace(string(data))
-	if key == "" {
-		return "", fmt.Errorf("api_key_file: %s is empty", k.path)
-	}
-	k.key, k.modTime, k.size = key, info.ModTime(), info.Size()
 	return key, nil
 }

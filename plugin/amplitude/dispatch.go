@@ -85,6 +85,9 @@ func (d *dispatcher) sendLoop() {
 	defer d.bodies.put(body)
 	for {
 		key, keyErr := d.o.keys.get()
+		if keyErr != nil {
+			d.o.keyFileLog.note(d.o.now(), keyErr.Error())
+		}
 		env := d.o.envelope(key)
 		d.mu.Lock()
 		n, size := d.take(env)
@@ -96,11 +99,6 @@ func (d *dispatcher) sendLoop() {
 		jobs := append([]job(nil), d.queue[:n]...)
 		d.queue = d.queue[n:]
 		d.mu.Unlock()
-		if keyErr != nil {
-			d.o.configFault(keyErr.Error())
-			settle(jobs, verdict{kind: configFault, reason: "config_fault"})
-			continue
-		}
 		*body = d.send(env, jobs, slices.Grow((*body)[:0], size))
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +20,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 )
 
 // The test_capture output is the dead-letter end of the documented pattern
@@ -73,6 +77,7 @@ func (c *capture) snapshot() map[string][]string {
 type pipeline struct {
 	produce service.MessageBatchHandlerFunc
 	capture *capture
+	logs    *syncbuf.Buffer // warnings and errors, also written to stderr
 	stop    func()
 }
 
@@ -103,9 +108,8 @@ func startPipeline(t *testing.T, url string, fields string, processors ...string
 	}
 	amp, _ := json.Marshal(conf)
 	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
+	logs := new(syncbuf.Buffer)
+	sb.SetLogger(slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logs), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	produce, err := sb.AddBatchProducerFunc()
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +129,7 @@ func startPipeline(t *testing.T, url string, fields string, processors ...string
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(context.Background()) }()
 	c, _ := captures.LoadOrStore(name, &capture{failures: map[string][]string{}})
-	p := &pipeline{produce: produce, capture: c.(*capture)}
+	p := &pipeline{produce: produce, capture: c.(*capture), logs: logs}
 	var once sync.Once
 	p.stop = func() {
 		once.Do(func() {

@@ -88,9 +88,9 @@ The output sends the batches it receives and has no batching of its own: batch u
 An event fails for good only with a reason, in an error of the form `+"`amplitude: <reason>: <detail>`"+` that a `+"`fallback`"+` output receives in the `+"`fallback_error`"+` metadata. Reasons: `+strings.Join(failureReasons, ", ")+`.`).
 		Fields(
 			service.NewStringField(fieldAPIKey).Secret().Default("").
-				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. Exclusive with `api_key_file`."),
+				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. `api_key_file`, when set, takes precedence."),
 			service.NewStringField(fieldAPIKeyFile).Default("").
-				Description("A file holding the API key, read again when it changes: rotate the key without a restart."),
+				Description("A file holding the API key, read again when it changes (looked at once a second at most): rotate the key without a restart. A file that cannot be read or is empty keeps the key read before in use, and an error is logged once per `log_interval`; at startup it is a configuration error. When set, it takes precedence over `api_key`, so a config can keep a default `api_key` (for the local emulator) and still take a key file from its environment."),
 			service.NewStringEnumField(fieldRegion, ampapi.Regions()...).Default("us").
 				Description("Amplitude's data region: `us` (https://api2.amplitude.com) or `eu` (https://api.eu.amplitude.com); or `emulator`, this project's local Amplitude emulator at its default address (http://"+ampapi.EmulatorAddr+"). The path follows from `api`."),
 			service.NewStringField(fieldEndpoint).Default("").
@@ -180,6 +180,7 @@ type output struct {
 	throttledLog *intervalLog
 	faultLog     *intervalLog
 	failingLog   *intervalLog
+	keyFileLog   *intervalLog
 
 	now func() time.Time
 
@@ -287,6 +288,9 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	}}
 	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
+	}}
+	o.keyFileLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
 	}}
 	return o, nil
 }

@@ -74,7 +74,7 @@ Metrics: `+"`braze_currents_requests`"+` (label `+"`status`"+`: the HTTP status 
 			service.NewStringField(fieldBearerToken).Secret().Default("").
 				Description("The token Braze sends as `Authorization: Bearer <token>` (the connector's \"Bearer Token\" field). Use an environment variable: `${BRAZE_BEARER_TOKEN}`. Exclusive with `bearer_token_file`; one of them is required."),
 			service.NewStringField(fieldBearerFile).Default("").
-				Description("A file of accepted tokens, one per line, read again when it changes: list the old and the new token while Braze's setting is being changed."),
+				Description("A file of accepted tokens, one per line, read again when it changes (looked at once a second at most): list the old and the new token while Braze's setting is being changed. A file that cannot be read or is empty keeps the tokens read before accepted, and an error is logged at most once a second; at startup it is a configuration error."),
 			service.NewIntField(fieldMaxBodyBytes).Default(4<<20).
 				Description("The largest body accepted; larger ones get 413. It must exceed Braze's largest event (900 KB)."),
 			service.NewDurationField(fieldTimeout).Default("15s").

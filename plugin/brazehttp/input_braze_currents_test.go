@@ -432,25 +432,3 @@ func TestTokensNeverLogged(t *testing.T) {
 		}
 	}
 }
-
-func TestTokensFromAFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(path, []byte("old-token\nnew-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := newTestInput(t, "address: 127.0.0.1:0\nbearer_token_file: "+path)
-	go func() {
-		for {
-			_, ack, err := in.ReadBatch(context.Background())
-			if err != nil {
-				return
-			}
-			_ = ack(context.Background(), nil)
-		}
-	}()
-	for token, want := range map[string]int{"old-token": 200, "new-token": 200, "other-token": 401} {
-		if status, _ := do(t, http.DefaultClient, http.MethodPost, in.url(), "Bearer "+token, strings.NewReader(twoEvents)); status != want {
-			t.Errorf("token %s: status %d, want %d", token, status, want)
-		}
-	}
-}

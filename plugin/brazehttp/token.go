@@ -1,35 +1,24 @@
 package brazehttp
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 )
 
 // tokenSource holds the accepted bearer tokens: a literal from the config, or
 // the lines of a file that is read again when it changes. A file may list
 // several tokens, so a rotation can accept the old and the new one until
-// Braze has the new one.
+// Braze has the new one. Only the tokens' digests are kept.
 type tokenSource struct {
-	path string
-	now  func() time.Time
-
-	mu      sync.Mutex
-	digests [][sha256.Size]byte
-	modTime time.Time
-	size    int64
-	checked time.Time
+	digests [][sha256.Size]byte // the literal's
+	file    *secretfile.File[[][sha256.Size]byte]
 }
-
-// tokenRecheck bounds how often the token file is looked at.
-const tokenRecheck = time.Second
 
 func newTokenSource(literal, path string, now func() time.Time) (*tokenSource, error) {
 	literal = strings.TrimSpace(literal)
@@ -39,38 +28,48 @@ func newTokenSource(literal, path string, now func() time.Time) (*tokenSource, e
 	case literal != "" && path != "":
 		return nil, errors.New("bearer_token and bearer_token_file are exclusive")
 	}
-	t := &tokenSource{path: path, now: now}
 	if path == "" {
-		t.digests = [][sha256.Size]byte{sha256.Sum256([]byte(literal))}
-		return t, nil
+		return &tokenSource{digests: digests(literal)}, nil
 	}
-	if err := t.reload(now()); err != nil {
-		return nil, err
+	file, err := secretfile.Open(path, now, digests)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fieldBearerFile, err)
 	}
-	return t, nil
+	return &tokenSource{file: file}, nil
+}
+
+// digests hashes the tokens of content, one per non-blank line.
+func digests(content string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for line := range strings.Lines(content) {
+		if tok := strings.TrimSpace(line); tok != "" {
+			out = append(out, sha256.Sum256([]byte(tok)))
+		}
+	}
+	return out
 }
 
 // accepts says whether the Authorization header value carries an accepted
 // token. It compares digests in constant time and looks at every accepted
 // token, so its duration tells nothing about how much of a guess was right.
-// A token file that became unreadable keeps the tokens last read; the error
-// is returned for logging and never contains a token.
+// A token file that cannot be read again keeps the tokens read last (see
+// secretfile); the error, which never contains a token, is for a log line.
 func (t *tokenSource) accepts(header string) (bool, error) {
-	var reloadErr error
-	if t.path != "" {
-		reloadErr = t.reload(t.now())
+	accepted, reloadErr := t.digests, error(nil)
+	if t.file != nil {
+		accepted, reloadErr = t.file.Get()
+		if reloadErr != nil {
+			reloadErr = fmt.Errorf("%s: %w", fieldBearerFile, reloadErr)
+		}
 	}
 	given, ok := bearer(header)
 	if !ok {
 		return false, reloadErr
 	}
 	digest := sha256.Sum256([]byte(given))
-	t.mu.Lock()
-	digests := t.digests
-	t.mu.Unlock()
 	match := 0
-	for i := range digests {
-		match |= subtle.ConstantTimeCompare(digest[:], digests[i][:])
+	for i := range accepted {
+		match |= subtle.ConstantTimeCompare(digest[:], accepted[i][:])
 	}
 	return match == 1, reloadErr
 }
@@ -84,40 +83,4 @@ func bearer(header string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
-}
-
-// reload reads the token file when it changed, at most once per tokenRecheck.
-func (t *tokenSource) reload(now time.Time) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.digests != nil && now.Sub(t.checked) < tokenRecheck {
-		return nil
-	}
-	t.checked = now
-	info, err := os.Stat(t.path)
-	if err != nil {
-		return fmt.Errorf("bearer_token_file: %w", err)
-	}
-	if t.digests != nil && info.ModTime().Equal(t.modTime) && info.Size() == t.size {
-		return nil
-	}
-	data, err := os.ReadFile(t.path)
-	if err != nil {
-		return fmt.Errorf("bearer_token_file: %w", err)
-	}
-	var digests [][sha256.Size]byte
-	lines := bufio.NewScanner(bytes.NewReader(data))
-	for lines.Scan() {
-		if tok := strings.TrimSpace(lines.Text()); tok != "" {
-			digests = append(digests, sha256.Sum256([]byte(tok)))
-		}
-	}
-	if err := lines.Err(); err != nil {
-		return fmt.Errorf("bearer_token_file: %w", err)
-	}
-	if len(digests) == 0 {
-		return fmt.Errorf("bearer_token_file: %s holds no token", t.path)
-	}
-	t.digests, t.modTime, t.size = digests, info.ModTime(), info.Size()
-	return nil
 }

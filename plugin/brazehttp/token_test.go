@@ -1,11 +1,20 @@
 package brazehttp
 
 import (
+	"context"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
+	"github.com/connect-amplitude/connect-amplitude/internal/secretfile/secretfiletest"
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 )
 
 func TestTokenSourceConfig(t *testing.T) {
@@ -20,8 +29,8 @@ func TestTokenSourceConfig(t *testing.T) {
 		{name: "neither is an error: Braze must authenticate", err: "one of bearer_token and bearer_token_file must be set"},
 		{name: "a blank literal counts as none", literal: "  ", err: "one of bearer_token and bearer_token_file must be set"},
 		{name: "both are an error", literal: "a", path: empty, err: "exclusive"},
-		{name: "a missing file is an error", path: filepath.Join(dir, "nope"), err: "no such file"},
-		{name: "a file without a token is an error", path: empty, err: "holds no token"},
+		{name: "a missing file is an error", path: filepath.Join(dir, "nope"), err: "bearer_token_file: stat "},
+		{name: "a file without a token is an error", path: empty, err: "bearer_token_file: " + empty + " is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,23 +110,83 @@ func TestTokenFileIsReadAgainWhenItChanges(t *testing.T) {
 
 	// A rotation: both tokens for a while, one per line.
 	write("old\nnew\n", clock.Add(time.Minute))
-	check("new", false, "") // not looked at again within tokenRecheck
-	clock = clock.Add(tokenRecheck)
+	check("new", false, "") // not looked at again within Recheck
+	clock = clock.Add(secretfile.Recheck)
 	check("new", true, "")
 	check("old", true, "")
 
 	write("new\n", clock.Add(2*time.Minute))
-	clock = clock.Add(tokenRecheck)
+	clock = clock.Add(secretfile.Recheck)
 	check("old", false, "")
 	check("new", true, "")
 
 	// A broken file keeps the tokens read before, and says why.
 	write("\n", clock.Add(3*time.Minute))
-	clock = clock.Add(tokenRecheck)
-	check("new", true, "holds no token")
+	clock = clock.Add(secretfile.Recheck)
+	check("new", true, "bearer_token_file: "+path+" is empty")
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(tokenRecheck)
+	clock = clock.Add(secretfile.Recheck)
 	check("new", true, "no such file")
+}
+
+// The input accepts every token of its file. A token file being rewritten,
+// or a secret mount going away for a moment, must not lock Braze out: the
+// input keeps accepting the tokens it read last, logs why without a token,
+// and follows the file again once it is back.
+func TestTheInputKeepsTheTokensReadBeforeWhileTheFileIsBroken(t *testing.T) {
+	for _, b := range secretfiletest.Breakages {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "tokens")
+			if err := os.WriteFile(path, []byte("old-token\nspare-token\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			in := newTestInput(t, "address: 127.0.0.1:0\nbearer_token_file: "+path)
+			logs := new(syncbuf.Buffer)
+			in.log = service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(logs, nil)))
+			go func() {
+				for {
+					_, ack, err := in.ReadBatch(context.Background())
+					if err != nil {
+						return
+					}
+					_ = ack(context.Background(), nil)
+				}
+			}()
+			expect := func(statuses map[string]int) {
+				t.Helper()
+				for token, want := range statuses {
+					if got, _ := do(t, http.DefaultClient, http.MethodPost, in.url(), "Bearer "+token, strings.NewReader(twoEvents)); got != want {
+						t.Errorf("token %s: status %d, want %d", token, got, want)
+					}
+				}
+			}
+			wait := func() { time.Sleep(secretfile.Recheck + 200*time.Millisecond) } // the file is looked at again
+
+			expect(map[string]int{"old-token": 200, "spare-token": 200, "new-token": 401})
+			if err := b.Apply(path); err != nil {
+				t.Fatal(err)
+			}
+			wait()
+			expect(map[string]int{"old-token": 200, "spare-token": 200, "new-token": 401})
+
+			if err := secretfiletest.Replace(path, "new-token\n"); err != nil {
+				t.Fatal(err)
+			}
+			wait()
+			expect(map[string]int{"old-token": 401, "spare-token": 401, "new-token": 200})
+
+			out := logs.String()
+			if !strings.Contains(out, "bearer_token_file") || !strings.Contains(out, b.Cause) {
+				t.Errorf("the logs do not say why the token file was not read (%q):\n%s", b.Cause, out)
+			}
+			for _, token := range []string{"old-token", "spare-token", "new-token"} {
+				if strings.Contains(out, token) {
+					t.Errorf("the logs show %s:\n%s", token, out)
+				}
+			}
+		})
+	}
 }
