@@ -62,6 +62,27 @@ func BenchmarkMapRaw(b *testing.B) {
 	}
 }
 
+// BenchmarkMapObject maps compact samples as Benthos parses them for
+// `this.currents_to_amplitude()`: objects of json.Number, strings and so on.
+func BenchmarkMapObject(b *testing.B) {
+	events := compacted(b, benchEvents(b))
+	parsed := make([]any, len(events))
+	for i, ev := range events {
+		d := json.NewDecoder(bytes.NewReader(ev))
+		d.UseNumber()
+		if err := d.Decode(&parsed[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, _ := New(DefaultOptions())
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := m.MapObject(parsed[i%len(parsed)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPipeline compares, per event, what a mapping processor does with
 // each way of writing the mapping: run it on a message holding the raw
 // Currents JSON (compact) and hand the output its bytes.
