@@ -54,6 +54,29 @@ func TestMethodOnBytesStringsAndObjectsGivesTheSameEvent(t *testing.T) {
 	}
 }
 
+// The object form's numbers are what Benthos makes of JSON numbers
+// (json.Number), so Bloblang computes with them and writes them unchanged.
+func TestObjectFormNumbersAreNumbersToBloblang(t *testing.T) {
+	event := []byte(`{"event_type":"users.behaviors.Purchase","id":"ev-1","time":1700000000,"user":{"external_user_id":"user-1"},"properties":{"price":9.99,"big":12345678901234567890}}`)
+	cases := []struct{ query, want string }{
+		{`this.currents_to_amplitude().time.type()`, `number`},
+		{`this.currents_to_amplitude().time / 1000`, `1700000000`},
+		{`this.currents_to_amplitude().price * 2`, `19.98`},
+		{`this.currents_to_amplitude().event_properties.big`, `12345678901234567890`},
+	}
+	for _, c := range cases {
+		t.Run(c.query, func(t *testing.T) {
+			msg, err := runMapping(t, "root = "+c.query, event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := msg.AsBytes(); string(got) != c.want {
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
 // The bytes the method returns belong to the message: mapping more events
 // into the same pooled chunk, or appending to a result, must leave the others
 // as they were.
