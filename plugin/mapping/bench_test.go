@@ -2,12 +2,13 @@ package mapping
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
@@ -83,34 +84,69 @@ func BenchmarkMapObject(b *testing.B) {
 	}
 }
 
-// BenchmarkPipeline compares, per event, what a mapping processor does with
-// each way of writing the mapping: run it on a message holding the raw
-// Currents JSON (compact) and hand the output its bytes.
+// BenchmarkPipeline runs a real Benthos stream per way of mapping in this
+// package: batches of 500 compact events from a producer, through the
+// mapping, to an output that takes each message's bytes, one batch in flight.
+// An op is a batch; ns/event is the cost of one event through the stream.
 func BenchmarkPipeline(b *testing.B) {
-	baseline, err := os.ReadFile(filepath.Join(samples.RepoRoot(b), "config", "baseline", "currents_to_amplitude.blobl"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	events := compacted(b, benchEvents(b))
-	for _, c := range []struct{ name, mapping string }{
-		{"method_on_bytes", `root = content().currents_to_amplitude()`},
-		{"method_on_object", `root = this.currents_to_amplitude()`},
-		{"pure_bloblang", string(baseline)},
+	for _, c := range []struct{ name, processor string }{
+		{"method_on_bytes", `mapping: root = content().currents_to_amplitude()`},
+		{"method_on_object", `mapping: root = this.currents_to_amplitude()`},
+		{"processor", `currents_to_amplitude: {}`},
 	} {
-		exec, err := bloblang.Parse(c.mapping)
-		if err != nil {
-			b.Fatal(err)
-		}
 		b.Run(c.name, func(b *testing.B) {
+			const size = 500
+			sb := service.NewStreamBuilder()
+			if err := sb.SetLoggerYAML("level: none"); err != nil {
+				b.Fatal(err)
+			}
+			produce, err := sb.AddBatchProducerFunc()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := sb.AddProcessorYAML(c.processor); err != nil {
+				b.Fatal(err)
+			}
+			err = sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+				if len(batch) != size {
+					return fmt.Errorf("%d events out of %d", len(batch), size)
+				}
+				for _, msg := range batch {
+					if err := msg.GetError(); err != nil {
+						return err
+					}
+					if _, err := msg.AsBytes(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			stream, err := sb.Build()
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- stream.Run(context.Background()) }()
 			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				out, err := service.NewMessage(events[i%len(events)]).BloblangQuery(exec)
-				if err != nil {
+			for b.Loop() {
+				batch := make(service.MessageBatch, size)
+				for i := range batch {
+					batch[i] = service.NewMessage(events[i%len(events)])
+				}
+				if err := produce(b.Context(), batch); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := out.AsBytes(); err != nil {
-					b.Fatal(err)
-				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+			if err := stream.StopWithin(10 * time.Second); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				b.Fatal(err)
 			}
 		})
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -177,31 +175,5 @@ func TestMappingErrorsReachTheProcessor(t *testing.T) {
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return // wrapped or not, the text above is what a dead-letter route sees
-	}
-}
-
-// The pure-Bloblang baseline in config/ must do the same job, or the
-// benchmark comparing them would be unfair.
-func TestBaselineBloblangMappingMatchesTheMethod(t *testing.T) {
-	baseline, err := os.ReadFile(filepath.Join(samples.RepoRoot(t), "config", "baseline", "currents_to_amplitude.blobl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range samples.CustomHTTP(t) {
-		t.Run(s.Name, func(t *testing.T) {
-			want, err := runMapping(t, "root = content().currents_to_amplitude()\nroot = if root == null { deleted() }", s.Data)
-			if err != nil {
-				return // the baseline does not validate; nothing to compare
-			}
-			got, err := runMapping(t, string(baseline), s.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wb, _ := want.AsBytes()
-			gb, _ := got.AsBytes()
-			if !reflect.DeepEqual(decode(t, wb), decode(t, gb)) {
-				t.Errorf("baseline %s\n method  %s", gb, wb)
-			}
-		})
 	}
 }
