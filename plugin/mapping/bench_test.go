@@ -2,12 +2,9 @@ package mapping
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -97,18 +94,7 @@ func BenchmarkPipeline(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			const size = 500
-			sb := service.NewStreamBuilder()
-			if err := sb.SetLoggerYAML("level: none"); err != nil {
-				b.Fatal(err)
-			}
-			produce, err := sb.AddBatchProducerFunc()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := sb.AddProcessorYAML(c.processor); err != nil {
-				b.Fatal(err)
-			}
-			err = sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+			produce, stop := startStream(b, c.processor, func(batch service.MessageBatch) error {
 				if len(batch) != size {
 					return fmt.Errorf("%d events out of %d", len(batch), size)
 				}
@@ -122,15 +108,6 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 				return nil
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			stream, err := sb.Build()
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- stream.Run(context.Background()) }()
 			b.ReportAllocs()
 			for b.Loop() {
 				batch := make(service.MessageBatch, size)
@@ -142,12 +119,7 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
-			if err := stream.StopWithin(10 * time.Second); err != nil {
-				b.Fatal(err)
-			}
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				b.Fatal(err)
-			}
+			stop()
 		})
 	}
 }
