@@ -5,38 +5,25 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
-	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 )
 
-// benchEvents are Amplitude events as the mapping writes them: the mapping's
-// golden outputs for Braze's samples, compact, with ids spread over many
-// devices as in real traffic.
+// benchEvents are Amplitude events as the mapping writes them, one per line
+// of testdata/events.jsonl: its outputs for Braze's 92 Custom HTTP samples,
+// compact, with ids spread over many devices as in real traffic.
 func benchEvents(b *testing.B) [][]byte {
 	b.Helper()
-	paths, err := filepath.Glob(filepath.Join(samples.RepoRoot(b), "plugin", "mapping", "testdata", "golden", "*.json"))
-	if err != nil || len(paths) == 0 {
-		b.Fatalf("no golden Amplitude events: %v", err)
+	data, err := os.ReadFile(filepath.Join("testdata", "events.jsonl"))
+	if err != nil {
+		b.Fatal(err)
 	}
-	var events [][]byte
-	for i, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
+	events := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	for i, ev := range events {
+		if !json.Valid(ev) {
+			b.Fatalf("testdata/events.jsonl line %d is not JSON", i+1)
 		}
-		var ev map[string]any
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			b.Fatalf("%s: %v", p, err)
-		}
-		ev["device_id"] = "device-" + strconv.Itoa(100_000+i)
-		compact, err := json.Marshal(ev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		events = append(events, compact)
 	}
 	return events
 }

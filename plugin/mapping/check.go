@@ -1,116 +1,90 @@
 package mapping
 
-// Both paths reduce the fields they read to a value and run the same checks,
-// in the same order, so they fail alike on the same event.
+import "github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 
-type kind uint8
-
-const (
-	absent kind = iota
-	null
-	str
-	num
-	obj
-	other // arrays and booleans
-)
-
-type value struct {
-	kind kind
-	text string // the string's content, or the number's literal
-}
-
-func (v value) present() bool { return v.kind != absent && v.kind != null }
-
-// head holds the fields read before the properties.
-type head struct {
-	id, eventType, time, user, properties value
-	externalUserID, deviceID              value
-}
-
-// checkHead validates the event's envelope and identity. It returns
+// checkEvent validates the fields scanEvent found, in an order that decides
+// which error an event with several faults gets. It returns the event's plan
+// and its time in milliseconds (time_ms, when present, overrides time), and
 // ErrExcluded for events the options leave out.
-func (m *Mapper) checkHead(h *head) (*plan, int64, error) {
-	id := h.id.text
-	if err := requireString(h.id, "", "id"); err != nil {
+func (m *Mapper) checkEvent(ev *rawEvent) (*plan, int64, error) {
+	if err := requireString(ev.id, "", "id"); err != nil {
 		return nil, 0, err
 	}
-	if err := requireString(h.eventType, id, "event_type"); err != nil {
+	id := ev.id.Text()
+	if err := requireString(ev.eventType, id, "event_type"); err != nil {
 		return nil, 0, err
 	}
-	p := m.planFor(h.eventType.text)
+	p := m.planFor(ev.eventType.Text())
 	if !p.selected {
 		return nil, 0, ErrExcluded
 	}
-	ms, err := timeOf(h.time, id)
+	ms, err := timeOf(ev.time, id)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := requireObject(h.user, id, "user"); err != nil {
+	if err := optionalObject(ev.user, id, "user"); err != nil {
 		return nil, 0, err
 	}
-	if err := optionalString(h.externalUserID, id, "user.external_user_id"); err != nil {
+	if err := optionalString(ev.externalUserID, id, "user.external_user_id"); err != nil {
 		return nil, 0, err
 	}
-	if err := optionalString(h.deviceID, id, "user.device_id"); err != nil {
+	if err := optionalString(ev.deviceID, id, "user.device_id"); err != nil {
 		return nil, 0, err
 	}
-	switch {
-	case h.externalUserID.text == "" && h.deviceID.text == "":
+	switch hasUserID := nonEmptyString(ev.externalUserID); {
+	case !hasUserID && !nonEmptyString(ev.deviceID):
 		return nil, 0, &FieldError{EventID: id, Field: "user", Problem: "has neither external_user_id nor device_id; Amplitude needs one"}
-	case h.externalUserID.text == "" && !m.opts.Anonymous:
+	case !hasUserID && !m.opts.Anonymous:
 		return nil, 0, ErrExcluded
 	}
-	if err := requireObject(h.properties, id, "properties"); err != nil {
+	if err := optionalObject(ev.properties, id, "properties"); err != nil {
+		return nil, 0, err
+	}
+
+	c := &ev.captured
+	if timeMS := c[roleTimeMS]; present(timeMS) {
+		v, ok := int64(0), timeMS.Kind == jsonscan.Number
+		if ok {
+			v, ok = millis(timeMS.Raw)
+		}
+		if !ok || v <= 0 {
+			return nil, 0, &FieldError{EventID: id, Field: "properties.time_ms", Problem: "expected a positive number of milliseconds"}
+		}
+		ms = v
+	}
+	if p.custom {
+		if err := requireString(c[roleName], id, "properties.name"); err != nil {
+			return nil, 0, err
+		}
+	}
+	if p.row.productID && present(c[roleProductID]) && c[roleProductID].Kind != jsonscan.String {
+		return nil, 0, &FieldError{EventID: id, Field: "properties.product_id", Problem: "expected a string"}
+	}
+	if p.row.price && present(c[rolePrice]) && c[rolePrice].Kind != jsonscan.Number {
+		return nil, 0, &FieldError{EventID: id, Field: "properties.price", Problem: "expected a number"}
+	}
+	if err := optionalObject(c[roleCustom], id, "properties.custom_properties"); err != nil {
+		return nil, 0, err
+	}
+	if err := optionalObject(c[rolePurchase], id, "properties.purchase_properties"); err != nil {
 		return nil, 0, err
 	}
 	return p, ms, nil
 }
 
-// captured holds the properties that feed top-level fields or get flattened.
-type captured struct {
-	timeMS, name, productID, price, custom, purchase value
-}
+// nonEmptyString needs no unescaping: any escape decodes to a character.
+func nonEmptyString(v jsonscan.Value) bool { return v.Kind == jsonscan.String && len(v.Raw) > 2 }
 
-// checkCaptured validates the captured properties and returns the event's
-// time, which time_ms overrides when present.
-func checkCaptured(p *plan, id string, ms int64, c *captured) (int64, error) {
-	if c.timeMS.present() {
-		v, ok := int64(0), c.timeMS.kind == num
-		if ok {
-			v, ok = millis(c.timeMS.text)
-		}
-		if !ok || v <= 0 {
-			return 0, &FieldError{EventID: id, Field: "properties.time_ms", Problem: "expected a positive number of milliseconds"}
-		}
-		ms = v
-	}
-	if p.custom {
-		if err := requireString(c.name, id, "properties.name"); err != nil {
-			return 0, err
-		}
-	}
-	if p.row.productID && c.productID.present() && c.productID.kind != str {
-		return 0, &FieldError{EventID: id, Field: "properties.product_id", Problem: "expected a string"}
-	}
-	if p.row.price && c.price.present() && c.price.kind != num {
-		return 0, &FieldError{EventID: id, Field: "properties.price", Problem: "expected a number"}
-	}
-	if err := requireObject(c.custom, id, "properties.custom_properties"); err != nil {
-		return 0, err
-	}
-	if err := requireObject(c.purchase, id, "properties.purchase_properties"); err != nil {
-		return 0, err
-	}
-	return ms, nil
-}
+// present is true for any value but null.
+func present(v jsonscan.Value) bool { return v.Kind != jsonscan.Absent && v.Kind != jsonscan.Null }
 
-func timeOf(v value, id string) (int64, error) {
-	if !v.present() {
+func timeOf(v jsonscan.Value, id string) (int64, error) {
+	if !present(v) {
 		return 0, &FieldError{EventID: id, Field: "time", Problem: "missing"}
 	}
-	ms, ok := int64(0), v.kind == num
+	ms, ok := int64(0), v.Kind == jsonscan.Number
 	if ok {
-		ms, ok = secondsToMillis(v.text)
+		ms, ok = secondsToMillis(v.Raw)
 	}
 	if !ok || ms <= 0 {
 		return 0, &FieldError{EventID: id, Field: "time", Problem: "expected a positive UNIX time in seconds"}
@@ -118,28 +92,28 @@ func timeOf(v value, id string) (int64, error) {
 	return ms, nil
 }
 
-func requireString(v value, id, field string) error {
+func requireString(v jsonscan.Value, id, field string) error {
 	switch {
-	case !v.present():
+	case !present(v):
 		return &FieldError{EventID: id, Field: field, Problem: "missing"}
-	case v.kind != str:
+	case v.Kind != jsonscan.String:
 		return &FieldError{EventID: id, Field: field, Problem: "expected a string"}
-	case v.text == "":
+	case !nonEmptyString(v):
 		return &FieldError{EventID: id, Field: field, Problem: "empty"}
 	}
 	return nil
 }
 
-func optionalString(v value, id, field string) error {
-	if v.present() && v.kind != str {
+func optionalString(v jsonscan.Value, id, field string) error {
+	if present(v) && v.Kind != jsonscan.String {
 		return &FieldError{EventID: id, Field: field, Problem: "expected a string"}
 	}
 	return nil
 }
 
-// requireObject accepts an object or nothing.
-func requireObject(v value, id, field string) error {
-	if v.present() && v.kind != obj {
+// optionalObject accepts an object, null or nothing.
+func optionalObject(v jsonscan.Value, id, field string) error {
+	if present(v) && v.Kind != jsonscan.Object {
 		return &FieldError{EventID: id, Field: field, Problem: "expected an object"}
 	}
 	return nil

@@ -1,7 +1,7 @@
 // Package mapping turns Braze Currents events into Amplitude HTTP API events,
-// reproducing Braze's own Amplitude export. It has two paths that produce the
-// same event: MapRaw reads JSON bytes in one validating pass and writes JSON
-// bytes (the fast path), MapObject works on an already parsed event.
+// reproducing Braze's own Amplitude export. MapRaw holds the mapping: it reads
+// JSON bytes in one validating pass and writes JSON bytes. MapObject serves
+// events Benthos has already parsed by running MapRaw on their JSON.
 package mapping
 
 import (
@@ -45,7 +45,7 @@ type plan struct {
 	eventTypeJSON []byte
 	row           tableRow
 	// consumes marks the property roles kept out of event_properties under
-	// their own name for this type, so neither path decides it per property.
+	// their own name for this type, so that it is not decided per property.
 	consumes [numRoles]bool
 }
 
@@ -205,14 +205,6 @@ func (m *Mapper) planFor(eventType string) *plan {
 	return p
 }
 
-// customEventType names a custom event from its `name` property.
-func (m *Mapper) customEventType(name string) string {
-	if m.opts.Profile == ProfileCurrents {
-		return name
-	}
-	return m.table.prefixes.CustomEventType + name
-}
-
 // adIDField is the Amplitude top-level field for an advertising id, by
 // Braze's ad_id_type; other id kinds stay in event_properties only.
 func adIDField(adIDType string) string {
@@ -282,11 +274,6 @@ func appendHash(dst []byte, value string) []byte {
 	dst = append(dst, '"')
 	dst = hex.AppendEncode(dst, sum[:])
 	return append(dst, '"')
-}
-
-func hashString(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:])
 }
 
 // jsonStringBody is s encoded as a JSON string, without the quotes, so it

@@ -279,8 +279,9 @@ func TestGlobMatch(t *testing.T) {
 }
 
 // Escapes in names and values are read as encoding/json reads them (lone
-// surrogates become U+FFFD), so hashes and error texts match the object path.
-func TestEscapedStringsReadLikeTheObjectPath(t *testing.T) {
+// surrogates become U+FFFD), so hashes and error texts match what Benthos
+// parses from the same bytes.
+func TestEscapedStringsReadAsBenthosParsesThem(t *testing.T) {
 	event := `{"event_type":"users.messages.email.Op\u0065n","id":"ev-\ud800\u0041","t\u0069me":1,
 		"user":{"external_user_\u0069d":"user-1"},"properties":{"email_address":"a\ud800\u0041@example.com"}}`
 	out, err := mapWith(t, withOpts(func(o *Options) { o.PII = PIIHash }), event)

@@ -1,173 +1,48 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
-	"strconv"
+	"fmt"
+	"sync"
 )
 
 // MapObject returns the Amplitude event for a parsed Currents event, as
 // Benthos holds it (objects are map[string]any, numbers json.Number, float64
-// or int64). The result shares unmodified values with the input. Errors are
-// those of MapRaw.
+// or int64). It is MapRaw on the event serialised as Benthos serialises it,
+// with the result parsed as Benthos parses JSON: numbers are json.Number.
+// Errors are those of MapRaw, and a *FieldError for an event JSON cannot
+// hold (a NaN, say).
 func (m *Mapper) MapObject(event any) (map[string]any, error) {
-	root, ok := event.(map[string]any)
-	if !ok {
-		return nil, &FieldError{Problem: "not a JSON object"}
+	b := objectBuffers.Get().(*objectBuffer)
+	defer objectBuffers.Put(b)
+	b.in.Reset()
+	enc := json.NewEncoder(&b.in)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(event); err != nil {
+		root, _ := event.(map[string]any)
+		id, _ := root["id"].(string)
+		return nil, &FieldError{EventID: id, Problem: "not representable as JSON: " + err.Error()}
 	}
-	user, _ := root["user"].(map[string]any)
-	props, _ := root["properties"].(map[string]any)
-	h := head{
-		id: objectValue(root, "id"), eventType: objectValue(root, "event_type"), time: objectValue(root, "time"),
-		user: objectValue(root, "user"), properties: objectValue(root, "properties"),
-		externalUserID: objectValue(user, "external_user_id"), deviceID: objectValue(user, "device_id"),
-	}
-	p, ms, err := m.checkHead(&h)
+	out, err := m.MapRaw(b.out[:0], b.in.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	id := h.id.text
-	ms, err = checkCaptured(p, id, ms, &captured{
-		timeMS: objectValue(props, "time_ms"), name: objectValue(props, "name"),
-		productID: objectValue(props, "product_id"), price: objectValue(props, "price"),
-		custom: objectValue(props, "custom_properties"), purchase: objectValue(props, "purchase_properties"),
-	})
-	if err != nil {
-		return nil, err
+	b.out = out
+	var mapped map[string]any
+	d := json.NewDecoder(bytes.NewReader(out))
+	d.UseNumber()
+	if err := d.Decode(&mapped); err != nil {
+		return nil, fmt.Errorf("mapping: wrote invalid JSON: %w", err) // a bug, not a bad event
 	}
-
-	eventProperties := make(map[string]any, len(props)+1)
-	if tz, ok := user["timezone"]; ok {
-		eventProperties["timezone"] = tz
-	}
-	for k, v := range props {
-		if p.consumes[roleOf(k)] {
-			continue
-		}
-		if m.pii[k] {
-			var keep bool
-			if v, keep = m.maskPII(v); !keep {
-				continue
-			}
-		}
-		eventProperties[k] = v
-	}
-	custom, _ := props["custom_properties"].(map[string]any)
-	for k, v := range custom {
-		eventProperties[m.table.prefixes.CustomEventProperty+k] = v
-	}
-	purchase, _ := props["purchase_properties"].(map[string]any)
-	for k, v := range purchase {
-		eventProperties[m.table.prefixes.PurchaseProperty+k] = v
-	}
-
-	out := map[string]any{
-		"event_properties": eventProperties,
-		"insert_id":        id,
-		"library":          Library,
-		"time":             ms,
-	}
-	if p.custom {
-		out["event_type"] = m.customEventType(props["name"].(string))
-	} else {
-		out["event_type"] = p.eventType
-	}
-	if h.externalUserID.text != "" {
-		out["user_id"] = h.externalUserID.text
-	}
-	if h.deviceID.text != "" {
-		out["device_id"] = h.deviceID.text
-	}
-	m.addTopLevel(out, p, props)
-	return out, nil
+	return mapped, nil
 }
 
-// maskPII hashes or drops a PII value, as appendProperty does.
-func (m *Mapper) maskPII(v any) (any, bool) {
-	if m.opts.PII == PIIDrop {
-		return nil, false
-	}
-	switch t := v.(type) {
-	case string:
-		return hashString(t), true
-	case nil:
-		return nil, true
-	}
-	if text, ok := numberText(v); ok {
-		return hashString(text), true
-	}
-	return nil, false
+// objectBuffer holds one MapObject call's event and result JSON, reused
+// because both are garbage once the result is decoded.
+type objectBuffer struct {
+	in  bytes.Buffer
+	out []byte
 }
 
-func (m *Mapper) addTopLevel(out map[string]any, p *plan, props map[string]any) {
-	if adID, _ := props["ad_id"].(string); p.row.adIDs && adID != "" {
-		adIDType, _ := props["ad_id_type"].(string)
-		if field := adIDField(adIDType); field != "" {
-			switch {
-			case !m.pii["ad_id"]:
-				out[field] = adID
-			case m.opts.PII == PIIHash:
-				out[field] = hashString(adID)
-			}
-		}
-	}
-	if productID, _ := props["product_id"].(string); p.row.productID && productID != "" {
-		out["productId"] = productID
-	}
-	price := props["price"]
-	_, hasPrice := numberText(price)
-	hasPrice = hasPrice && p.row.price
-	if hasPrice {
-		out["price"] = price
-	}
-	if m.opts.DeviceFields {
-		for _, f := range deviceFields {
-			if s, _ := props[f].(string); s != "" {
-				out[f] = s
-			}
-		}
-	}
-	if m.opts.Revenue && hasPrice {
-		out["revenue"] = price
-		out["quantity"] = 1
-		out["revenueType"] = "purchase"
-		if currency, _ := props["currency"].(string); currency != "" {
-			out["currency"] = currency
-		}
-	}
-}
-
-func objectValue(m map[string]any, key string) value {
-	v, ok := m[key]
-	if !ok {
-		return value{kind: absent}
-	}
-	switch t := v.(type) {
-	case nil:
-		return value{kind: null}
-	case string:
-		return value{kind: str, text: t}
-	case map[string]any:
-		return value{kind: obj}
-	}
-	if text, ok := numberText(v); ok {
-		return value{kind: num, text: text}
-	}
-	return value{kind: other}
-}
-
-// numberText is the JSON literal of a number as Benthos may hold it.
-func numberText(v any) (string, bool) {
-	switch t := v.(type) {
-	case json.Number:
-		return t.String(), true
-	case float64:
-		return strconv.FormatFloat(t, 'g', -1, 64), true
-	case int64:
-		return strconv.FormatInt(t, 10), true
-	case int:
-		return strconv.Itoa(t), true
-	case uint64:
-		return strconv.FormatUint(t, 10), true
-	}
-	return "", false
-}
+var objectBuffers = sync.Pool{New: func() any { return new(objectBuffer) }}

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
+	"math"
 	"reflect"
 	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 )
 
-// optionSets exercise every branch that differs between the two paths.
+// optionSets exercise the branches of every option.
 var optionSets = map[string]Options{
 	"default": DefaultOptions(),
 	"everything on": func() Options {
@@ -50,27 +53,34 @@ func rawOutcome(t testing.TB, m *Mapper, data []byte) outcome {
 	return toOutcome(t, out, err)
 }
 
-// objectOutcome goes the way Benthos does: parse with UseNumber, map,
-// serialise without HTML escaping.
-func objectOutcome(t testing.TB, m *Mapper, data []byte) (outcome, bool) {
-	var in any
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var rest json.RawMessage
-	if d.Decode(&in) != nil || !errors.Is(d.Decode(&rest), io.EOF) {
-		return outcome{}, false
+// benthosParse is the object Benthos makes of a message's bytes for `this`;
+// false if it cannot make one.
+func benthosParse(data []byte) (any, bool) {
+	v, err := service.NewMessage(data).AsStructured()
+	return v, err == nil
+}
+
+// benthosBytes are the bytes Benthos makes of an object, as when a mapping's
+// result is sent on.
+func benthosBytes(t testing.TB, v any) []byte {
+	t.Helper()
+	msg := service.NewMessage(nil)
+	msg.SetStructured(v)
+	b, err := msg.AsBytes()
+	if err != nil || b == nil {
+		t.Fatalf("Benthos cannot serialise %#v: %v", v, err)
 	}
-	out, err := m.MapObject(in)
+	return b
+}
+
+// objectOutcome goes the way a message does through this.currents_to_amplitude():
+// Benthos has parsed it, MapObject maps it, Benthos serialises the result.
+func objectOutcome(t testing.TB, m *Mapper, event any) outcome {
+	out, err := m.MapObject(event)
 	if err != nil {
-		return toOutcome(t, nil, err), true
+		return toOutcome(t, nil, err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		t.Fatalf("object path result does not serialise: %v", err)
-	}
-	return toOutcome(t, buf.Bytes(), nil), true
+	return toOutcome(t, benthosBytes(t, out), nil)
 }
 
 func toOutcome(t testing.TB, out []byte, err error) outcome {
@@ -88,21 +98,47 @@ func toOutcome(t testing.TB, out []byte, err error) outcome {
 	d := json.NewDecoder(bytes.NewReader(out))
 	d.UseNumber()
 	if err := d.Decode(&v); err != nil {
-		t.Fatalf("raw path wrote invalid JSON %q: %v", out, err)
+		t.Fatalf("invalid JSON %q: %v", out, err)
 	}
 	return outcome{event: v}
 }
 
+// assertPathsAgree: an event mapped from its bytes, and the same event
+// mapped from the object Benthos parses of them, give the same Amplitude
+// event or the same error.
 func assertPathsAgree(t testing.TB, m *Mapper, data []byte) {
 	t.Helper()
 	assertWrittenFieldsCheckAsInspect(t, m, data)
 	raw := rawOutcome(t, m, data)
-	obj, parsed := objectOutcome(t, m, data)
-	if !parsed {
+	event, ok := benthosParse(data)
+	if !ok {
 		return // Benthos could not hand this to the object path at all.
 	}
-	if !reflect.DeepEqual(raw, obj) {
+	assertObjectIsRawOnJSON(t, m, event)
+	if obj := objectOutcome(t, m, event); !reflect.DeepEqual(raw, obj) {
 		t.Fatalf("paths disagree on %q:\n raw    %+v\n object %+v", data, raw, obj)
+	}
+}
+
+// assertObjectIsRawOnJSON: MapObject is MapRaw on the JSON Benthos writes of
+// the event, with the result parsed as Benthos parses JSON (numbers as
+// json.Number).
+func assertObjectIsRawOnJSON(t testing.TB, m *Mapper, event any) {
+	t.Helper()
+	got, gotErr := m.MapObject(event)
+	out, wantErr := m.MapRaw(nil, benthosBytes(t, event))
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("MapObject error %v, MapRaw on its JSON %v", gotErr, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	want, ok := benthosParse(out)
+	if !ok {
+		t.Fatalf("MapRaw wrote invalid JSON %q", out)
+	}
+	if !reflect.DeepEqual(any(got), want) {
+		t.Fatalf("MapObject %#v\nMapRaw on its JSON, parsed %#v", got, want)
 	}
 }
 
@@ -208,6 +244,8 @@ func variants(t testing.TB, data []byte) [][]byte {
 	}
 }
 
+// FuzzBothPathsAgreeAndNeverPanic: on any bytes, MapObject is MapRaw on
+// the event's JSON, both paths give the same outcome, and neither panics.
 func FuzzBothPathsAgreeAndNeverPanic(f *testing.F) {
 	for _, s := range samples.CustomHTTP(f) {
 		f.Add(s.Data)
@@ -231,4 +269,65 @@ func FuzzBothPathsAgreeAndNeverPanic(f *testing.F) {
 			assertPathsAgree(t, m, data)
 		}
 	})
+}
+
+// Bloblang builds objects of int64, float64 and other Go values, not only of
+// what Benthos parses: MapObject maps them as the JSON Benthos would write
+// of them, and refuses what JSON cannot hold.
+func TestMapObjectTakesTheValuesBloblangBuilds(t *testing.T) {
+	m, err := New(withOpts(func(o *Options) { o.PII = PIIHash }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(props map[string]any) map[string]any {
+		return map[string]any{
+			"id": "ev-1", "event_type": "users.behaviors.Purchase", "time": int64(1700000000),
+			"user":       map[string]any{"external_user_id": "user-1"},
+			"properties": props,
+		}
+	}
+	cases := []struct {
+		name    string
+		event   any
+		asJSON  string // the same event as JSON, when it maps
+		wantErr string
+	}{
+		{
+			name:   "int64, float64, uint64 and nested values",
+			event:  event(map[string]any{"price": 9.99, "time_ms": float64(1700000000123), "n": uint64(7), "list": []any{int64(1), "x"}, "email_address": int64(42)}),
+			asJSON: `{"id":"ev-1","event_type":"users.behaviors.Purchase","time":1700000000,"user":{"external_user_id":"user-1"},"properties":{"price":9.99,"time_ms":1700000000123,"n":7,"list":[1,"x"],"email_address":42}}`,
+		},
+		{
+			name:    "NaN",
+			event:   event(map[string]any{"score": math.NaN()}),
+			wantErr: `currents event "ev-1": not representable as JSON: json: unsupported value: NaN`,
+		},
+		{
+			name:    "infinity outside an object",
+			event:   math.Inf(1),
+			wantErr: `currents event (no id): not representable as JSON: json: unsupported value: +Inf`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := m.MapObject(c.event)
+			if c.wantErr != "" {
+				var fe *FieldError
+				if !errors.As(err, &fe) || err.Error() != c.wantErr {
+					t.Fatalf("got %v, want the *FieldError %s", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := m.MapRaw(nil, []byte(c.asJSON))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := decode(t, raw); !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %v\nwant %v", got, want)
+			}
+		})
+	}
 }

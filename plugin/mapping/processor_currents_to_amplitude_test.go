@@ -15,22 +15,46 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 )
 
+// startStream runs a real stream: a producer, the given processor YAML, and
+// consume as its output. stop stops it and waits for it to end.
+func startStream(tb testing.TB, processorYAML string, consume func(service.MessageBatch) error) (produce service.MessageBatchHandlerFunc, stop func()) {
+	tb.Helper()
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: none"); err != nil {
+		tb.Fatal(err)
+	}
+	produce, err := sb.AddBatchProducerFunc()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := sb.AddProcessorYAML(processorYAML); err != nil {
+		tb.Fatal(err)
+	}
+	err = sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error { return consume(b) })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(context.Background()) }()
+	return produce, func() {
+		if err := stream.StopWithin(20 * time.Second); err != nil {
+			tb.Fatal(err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // runProcessor sends events through a real stream whose only processor is
 // the given YAML, and returns what came out: content, or the error flag's text.
 func runProcessor(t *testing.T, processorYAML string, events [][]byte) (out []string, errs []string) {
 	t.Helper()
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: none"); err != nil {
-		t.Fatal(err)
-	}
-	produce, err := sb.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddProcessorYAML(processorYAML); err != nil {
-		t.Fatal(err)
-	}
-	err = sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error {
+	produce, stop := startStream(t, processorYAML, func(b service.MessageBatch) error {
 		for _, m := range b {
 			if err := m.GetError(); err != nil {
 				errs = append(errs, err.Error())
@@ -41,15 +65,6 @@ func runProcessor(t *testing.T, processorYAML string, events [][]byte) (out []st
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	batch := make(service.MessageBatch, len(events))
@@ -59,10 +74,7 @@ func runProcessor(t *testing.T, processorYAML string, events [][]byte) (out []st
 	if err := produce(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-done
+	stop()
 	return out, errs
 }
 

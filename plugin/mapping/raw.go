@@ -70,27 +70,15 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *ampapi.Fields) ([]byte,
 	if err := m.scanEvent(doc, &ev, &w); err != nil {
 		return dst, err
 	}
-	h := head{
-		id: valueOf(ev.id), eventType: valueOf(ev.eventType), time: valueOf(ev.time),
-		user: valueOf(ev.user), properties: valueOf(ev.properties),
-		externalUserID: valueOf(ev.externalUserID), deviceID: valueOf(ev.deviceID),
-	}
-	p, ms, err := m.checkHead(&h)
-	if err != nil {
-		return dst, err
-	}
-	c := &ev.captured
-	ms, err = checkCaptured(p, h.id.text, ms, &captured{
-		timeMS: valueOf(c[roleTimeMS]), name: valueOf(c[roleName]), productID: valueOf(c[roleProductID]),
-		price: valueOf(c[rolePrice]), custom: valueOf(c[roleCustom]), purchase: valueOf(c[rolePurchase]),
-	})
+	p, ms, err := m.checkEvent(&ev)
 	if err != nil {
 		return dst, err
 	}
 
-	// Later members override earlier ones, as in the object path: a
-	// timezone property overrides user.timezone, and prefixed custom and
-	// purchase properties override any property.
+	// Where members share a name, readers keep the last (encoding/json
+	// does, so MapObject does): a timezone property overrides user.timezone,
+	// and prefixed custom and purchase properties override any property.
+	c := &ev.captured
 	dst, n := w.dst, w.n
 	if ev.timezone.Kind != jsonscan.Absent {
 		dst = appendMember(dst, &n, `"timezone"`, ev.timezone.Raw)
@@ -122,11 +110,11 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *ampapi.Fields) ([]byte,
 	dst = strconv.AppendInt(dst, ms, 10)
 	tmEnd := len(dst)
 	var userID, deviceID span
-	if h.externalUserID.text != "" {
+	if nonEmptyString(ev.externalUserID) {
 		dst = append(dst, `,"user_id":`...)
 		dst, userID = appendSpan(dst, ev.externalUserID)
 	}
-	if h.deviceID.text != "" {
+	if nonEmptyString(ev.deviceID) {
 		dst = append(dst, `,"device_id":`...)
 		dst, deviceID = appendSpan(dst, ev.deviceID)
 	}
@@ -325,9 +313,6 @@ func (m *Mapper) appendTopLevel(dst []byte, p *plan, c *[numRoles]jsonscan.Value
 	return dst
 }
 
-// nonEmptyString needs no unescaping: any escape decodes to a character.
-func nonEmptyString(v jsonscan.Value) bool { return v.Kind == jsonscan.String && len(v.Raw) > 2 }
-
 // appendPrefixed flattens an object of custom or purchase properties.
 func appendPrefixed(dst []byte, n *int, prefix string, object jsonscan.Value) []byte {
 	if object.Kind != jsonscan.Object {
@@ -371,7 +356,7 @@ func appendField(dst []byte, name, raw string) []byte {
 }
 
 // replaceInvalidUTF8 turns each invalid byte into U+FFFD, as encoding/json
-// does when Benthos parses the same bytes for the object path.
+// does when Benthos parses the same bytes into an object.
 func replaceInvalidUTF8(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
