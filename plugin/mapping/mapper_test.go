@@ -235,12 +235,43 @@ func TestTimeMillisecondsOverrideSeconds(t *testing.T) {
 	expectField(t, out["event_properties"].(map[string]any), "time_ms", json.Number("1700000000123"))
 }
 
-func TestInvalidUTF8IsReplacedNotForwarded(t *testing.T) {
-	out, err := mapWith(t, DefaultOptions(), "{\"event_type\":\"users.messages.email.Open\",\"id\":\"ev-1\",\"time\":1,\"user\":{\"external_user_id\":\"user-1\"},\"properties\":{\"subject\":\"caf\xe9\"}}")
-	if err != nil {
-		t.Fatal(err)
+// Replacing a bad byte with U+FFFD would merge different ids into one
+// Amplitude user, and Amplitude refuses bodies that are not UTF-8: such an
+// event is refused, naming the field, and never rewritten.
+func TestInvalidUTF8IsRefusedNamingTheField(t *testing.T) {
+	event := func(id, eventType, user, props string) string {
+		return `{"event_type":"` + eventType + `","id":"` + id + `","time":1700000000,"user":{` + user + `},"properties":{` + props + `}}`
 	}
-	expectField(t, out["event_properties"].(map[string]any), "subject", "caf\uFFFD")
+	const bad = "\xff"
+	for _, tt := range []struct {
+		name, event, want string
+	}{
+		{"external_user_id", event("ev-1", "users.messages.email.Open", `"external_user_id":"user-`+bad+`"`, ``),
+			`currents event "ev-1": field user.external_user_id: not valid UTF-8`},
+		{"device_id", event("ev-1", "users.messages.email.Open", `"external_user_id":"user-1","device_id":"d`+bad+`vice"`, ``),
+			`currents event "ev-1": field user.device_id: not valid UTF-8`},
+		{"event_type", event("ev-1", "users.messages.email.Op"+bad+"n", `"external_user_id":"user-1"`, ``),
+			`currents event "ev-1": field event_type: not valid UTF-8`},
+		{"a custom event's name", event("ev-1", "users.behaviors.CustomEvent", `"external_user_id":"user-1"`, `"name":"sign`+bad+`up"`),
+			`currents event "ev-1": field properties.name: not valid UTF-8`},
+		{"the id", event("ev-"+bad, "users.messages.email.Open", `"external_user_id":"user-1"`, ``),
+			`currents event (no id): field id: not valid UTF-8`},
+		{"a nested property", event("ev-1", "users.behaviors.Purchase", `"external_user_id":"user-1"`, `"purchase_properties":{"sizes":["L","X`+bad+`L"]}`),
+			`currents event "ev-1": field properties.purchase_properties.sizes[1]: not valid UTF-8`},
+		{"a member name", event("ev-1", "users.messages.email.Open", `"external_user_id":"user-1"`, `"subj`+bad+`ct":"hi"`),
+			`currents event "ev-1": field properties (a member name): not valid UTF-8`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := New(DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := m.MapRaw(nil, []byte(tt.event))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got %q, %v; want an error starting %q", out, err, tt.want)
+			}
+		})
+	}
 }
 
 func TestInvalidOptionsAreRejected(t *testing.T) {

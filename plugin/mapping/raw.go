@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,8 +32,9 @@ func (m *Mapper) mapString(dst []byte, doc string, written *ampapi.Fields) ([]by
 		return dst, &FieldError{Problem: "empty message, expected a JSON object"}
 	}
 	if !utf8.ValidString(doc) {
-		// Amplitude would reject the whole request over one bad byte.
-		doc = replaceInvalidUTF8(doc)
+		// Amplitude would reject the whole request over one bad byte, and
+		// replacing it would merge different ids into one: refuse instead.
+		return dst, invalidUTF8(doc)
 	}
 	out, err := m.mapRaw(dst, doc, written)
 	if err != nil {
@@ -355,19 +357,74 @@ func appendField(dst []byte, name, raw string) []byte {
 	return append(dst, raw...)
 }
 
-// replaceInvalidUTF8 turns each invalid byte into U+FFFD, as encoding/json
-// does when Benthos parses the same bytes into an object.
-func replaceInvalidUTF8(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
+// invalidUTF8 is the refusal of an event holding bytes that are not UTF-8,
+// naming the field where the first such byte is.
+func invalidUTF8(doc string) *FieldError {
+	at := 0
+	for at < len(doc) {
+		r, size := utf8.DecodeRuneInString(doc[at:])
 		if r == utf8.RuneError && size == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(s[:size])
+			break
 		}
-		s = s[size:]
+		at += size
 	}
-	return b.String()
+	fe := &FieldError{Problem: fmt.Sprintf("not valid UTF-8 (byte %d); Amplitude needs UTF-8 text, and the event is refused rather than rewritten", at)}
+	sc := jsonscan.New(doc)
+	if sc.Peek() == '{' {
+		// The whole object is walked, for the id wherever it is.
+		var id jsonscan.Value
+		it := sc.Object()
+		for it.Next(&sc) {
+			switch {
+			case it.Name() == "id":
+				start := sc.Pos()
+				id = sc.Value()
+				if start <= at && at < sc.Pos() {
+					fe.Field = "id"
+				}
+			case fe.Field != "":
+				sc.Value()
+			case it.KeyPos() <= at && at < sc.Pos():
+				fe.Field = "(a member name)"
+				sc.Value()
+			default:
+				fe.Field = fieldAt(&sc, at, it.Name())
+			}
+		}
+		if id.Kind == jsonscan.String && utf8.ValidString(id.Raw) {
+			fe.EventID = strings.Clone(id.Text())
+		}
+	}
+	return fe
+}
+
+// fieldAt reads the value at the scanner and, when the byte at offset at
+// lies inside it, returns its dotted path under name.
+func fieldAt(sc *jsonscan.Scanner, at int, name string) string {
+	start := sc.Pos()
+	switch sc.Peek() {
+	case '{':
+		it := sc.Object()
+		for it.Next(sc) {
+			if it.KeyPos() <= at && at < sc.Pos() {
+				return name + " (a member name)"
+			}
+			if field := fieldAt(sc, at, name+"."+it.Name()); field != "" {
+				return field
+			}
+		}
+	case '[':
+		it := sc.Array()
+		for i := 0; it.Next(sc); i++ {
+			if field := fieldAt(sc, at, fmt.Sprintf("%s[%d]", name, i)); field != "" {
+				return field
+			}
+		}
+	default:
+		sc.Value()
+	}
+	if start <= at && at < sc.Pos() {
+		return name
+	}
+	return ""
 }
