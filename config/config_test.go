@@ -1,5 +1,7 @@
-// Package config_test lints every example config and runs the `tests:` they
-// carry, with the same components and CLI as the connect-amplitude binary.
+// Package config_test lints every shipped config and runs the `tests:` they
+// carry, in the binary's environment (package bundle: the host's pure and io
+// components, the plugin package, and the components only the binary
+// registers).
 package config_test
 
 import (
@@ -8,25 +10,26 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	_ "github.com/redpanda-data/benthos/v4/public/components/io"
-	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
-
-	_ "github.com/connect-amplitude/connect-amplitude/plugin"
+	"github.com/connect-amplitude/connect-amplitude/internal/bundle"
 )
 
 func runCLI(t *testing.T, args ...string) {
 	t.Helper()
-	code, err := service.RunCLIToCode(context.Background(),
+	env, err := bundle.Environment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetEnvironment(env),
 		service.CLIOptSetArgs(append([]string{"connect-amplitude"}, args...)...))
 	if err != nil || code != 0 {
 		t.Fatalf("connect-amplitude %v: exit code %d, %v", args, code, err)
 	}
 }
 
-func TestExampleConfigsLintClean(t *testing.T) {
+func TestShippedConfigsLintClean(t *testing.T) {
 	runCLI(t, "lint", "--deprecated", "./...")
 }
 
-func TestExampleConfigsPassTheirTests(t *testing.T) {
+func TestShippedConfigsPassTheirTests(t *testing.T) {
 	runCLI(t, "test", "./...")
 }

@@ -42,7 +42,7 @@ type fate int
 const (
 	delivered      fate = iota // in the emulator exactly once
 	excluded                   // left out by the mapping (anonymous user): nowhere
-	mappingFailed              // dead-lettered with a "mapping: " reason
+	mappingFailed              // dead-lettered with the mapping's "currents event ..." reason
 	amplitudeFails             // dead-lettered with the amplitude output's reason
 )
 
@@ -103,7 +103,7 @@ func checkEveryEvent(t *testing.T, events [][]byte, outcomes []brazesim.Outcome,
 				t.Errorf("excluded event %s: recorded %d times, dead letters %q; want neither", id, n, reasons)
 			}
 		case mappingFailed, amplitudeFails:
-			prefix := map[fate]string{mappingFailed: "mapping: ", amplitudeFails: "amplitude: " + ampapi.ReasonSilenced + ": "}[f]
+			prefix := map[fate]string{mappingFailed: "currents event ", amplitudeFails: "amplitude: " + ampapi.ReasonSilenced + ": "}[f]
 			if n != 0 || len(reasons) == 0 || (!crashed && len(reasons) != 1) {
 				t.Errorf("event %s: recorded %d times, dead letters %q; want one dead letter", id, n, reasons)
 			}

@@ -229,7 +229,7 @@ func (r receiverEnv) environ() []string {
 		"BRAZE_BEARER_TOKEN=" + r.Token,
 		"AMPLITUDE_ENDPOINT=" + r.Endpoint,
 		"AMPLITUDE_API_KEY=e2e-api-key",
-		"DEAD_LETTER_PATH=" + r.DeadLetter,
+		"DEAD_LETTER_FILE=" + r.DeadLetter,
 		"HTTP_ADDRESS=127.0.0.1:0",
 	}, r.Extra...)
 }

@@ -21,8 +21,10 @@ for _ in $(seq 100); do
 done
 [ -n "$url" ] || { cat "$out/emulator.log"; echo "the emulator did not start" >&2; exit 1; }
 
+# The HTTP server (/ready, /metrics) on a free port too, so that a demo runs
+# beside anything that holds the default ports.
 CURRENTS_FILE="$out/braze-bodies.jsonl" DEAD_LETTER_FILE="$out/dead-letter.jsonl" \
-  AMPLITUDE_ENDPOINT="$url/2/httpapi" \
+  AMPLITUDE_ENDPOINT="$url" HTTP_ADDRESS="${HTTP_ADDRESS:-127.0.0.1:0}" \
   ./bin/connect-amplitude run --log.level warn config/currents-to-amplitude.yaml
 
 kill -TERM "$emulator" && wait "$emulator" || true

@@ -277,7 +277,7 @@ func TestRunSendsEveryMappedEventToAmplitude(t *testing.T) {
 	defer emu.Close()
 	deadLetter := filepath.Join(dir, "dead-letter.jsonl")
 	run(t, []string{
-		"CURRENTS_FILE=" + input, "DEAD_LETTER_FILE=" + deadLetter,
+		"CURRENTS_FILE=" + input, "DEAD_LETTER_FILE=" + deadLetter, "HTTP_ADDRESS=127.0.0.1:0",
 		"AMPLITUDE_ENDPOINT=" + emu.URL + "/2/httpapi", "AMPLITUDE_API_KEY=test-key",
 	}, "run", "--log.level", "warn", configPath(t))
 
@@ -301,4 +301,32 @@ func TestRunSendsEveryMappedEventToAmplitude(t *testing.T) {
 
 func configPath(t *testing.T) string {
 	return filepath.Join(samples.RepoRoot(t), "config", "currents-to-amplitude.yaml")
+}
+
+// The dry run's stdout is a stream of Amplitude events and nothing else:
+// logs go to stderr, failures to the dead-letter file.
+func TestTheDryRunWritesOnlyEventsToStdout(t *testing.T) {
+	dir := t.TempDir()
+	deadLetter := filepath.Join(dir, "failed.jsonl")
+	cmd := exec.Command(binary, "run", filepath.Join(samples.RepoRoot(t), "config", "currents-to-jsonl.yaml"))
+	cmd.Env = append(os.Environ(), "DEAD_LETTER_FILE="+deadLetter, "HTTP_ADDRESS=127.0.0.1:0", "LOG_LEVEL=DEBUG")
+	cmd.Stdin = strings.NewReader(`{"events":[` +
+		`{"event_type":"users.messages.email.Open","id":"ev-1","time":1700000000,"user":{"external_user_id":"user-42"},"properties":{}},` +
+		`{"event_type":"users.messages.email.Open","id":"ev-2","time":1700000000,"user":{}}]}` + "\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 1 || gjson.Get(lines[0], "insert_id").String() != "ev-1" || gjson.Get(lines[0], "event_type").String() != "[Appboy] Email Open" {
+		t.Errorf("stdout holds %d lines, want the one mapped event:\n%s", len(lines), stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "level=") {
+		t.Errorf("the log did not go to stderr:\n%s", stderr.String())
+	}
+	dead, err := os.ReadFile(deadLetter)
+	if err != nil || gjson.GetBytes(dead, "event.id").String() != "ev-2" || !strings.Contains(gjson.GetBytes(dead, "reason").String(), "external_user_id") {
+		t.Errorf("dead letter %s (%v), want ev-2 with its reason", dead, err)
+	}
 }

@@ -29,6 +29,9 @@ An event the options leave out (type not selected, or a device-only user while `
 			service.NewBoolField(optRevenue).Default(false).Description(optionDocs[optRevenue]),
 			service.NewStringEnumField(optPII, PIIKeep, PIIHash, PIIDrop).Default(PIIKeep).Description(optionDocs[optPII]),
 			service.NewStringListField(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields]),
+			service.NewStringField(fieldOriginalMetadata).Default("").
+				Description("A metadata key under which each message keeps the Currents event as it arrived, so that a dead-letter route can write the original of an event Amplitude refused, e.g. `root.event = metadata(\"currents_event\")`. The bytes are shared, not copied. Empty keeps nothing.").
+				Example("currents_event"),
 		).
 		Example("Braze's export, as fast as it goes", "", `
 pipeline:
@@ -43,6 +46,8 @@ pipeline:
         pii: hash
 `)
 }
+
+const fieldOriginalMetadata = "original_metadata"
 
 // ProcessorName is the processor this package registers; it shares its
 // name with the Bloblang method, whose mapping it runs.
@@ -59,7 +64,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return &processor{m: m}, nil
+			original, err := conf.FieldString(fieldOriginalMetadata)
+			if err != nil {
+				return nil, err
+			}
+			return &processor{m: m, originalKey: original}, nil
 		})
 }
 
@@ -90,7 +99,8 @@ func optionsFromConfig(conf *service.ParsedConfig) (opts Options, err error) {
 // processor maps each message in place; it keeps the batch, less the
 // excluded events.
 type processor struct {
-	m *Mapper
+	m           *Mapper
+	originalKey string // metadata key for the event as it arrived; "" keeps none
 }
 
 func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
@@ -113,6 +123,11 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		case err != nil:
 			msg.SetError(err)
 		default:
+			if p.originalKey != "" {
+				// The message's old bytes are never written again: sharing
+				// them costs nothing.
+				msg.MetaSetMut(p.originalKey, raw)
+			}
 			msg.SetBytes(out)
 			// The amplitude output then checks the event without reading it again.
 			msg = msg.WithContext(handoff.With(msg.Context(), out, written))

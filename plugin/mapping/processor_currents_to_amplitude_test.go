@@ -118,3 +118,36 @@ func TestTheProcessorDropsExcludedEventsAndFlagsBadOnes(t *testing.T) {
 		t.Errorf("errors %q, want the user-less event's and the broken one's", errs)
 	}
 }
+
+// With original_metadata set, each mapped message keeps the Currents event as
+// it arrived, for a dead-letter route; without it, no metadata is added.
+func TestTheProcessorKeepsTheOriginalEventWhenAsked(t *testing.T) {
+	event := []byte(`{"event_type":"users.messages.email.Open","id":"ev-1","time":1700000000,"user":{"external_user_id":"user-1"},"properties":{"campaign_name":"Welcome"}}`)
+	for _, tt := range []struct {
+		name, yaml string
+		want       string
+	}{
+		{"kept under the key", `currents_to_amplitude: {original_metadata: currents_event}`, string(event)},
+		{"not kept by default", `currents_to_amplitude: {}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			var found bool
+			produce, stop := startStream(t, tt.yaml, func(b service.MessageBatch) error {
+				for _, m := range b {
+					if v, ok := m.MetaGetMut("currents_event"); ok {
+						got, found = string(v.([]byte)), true
+					}
+				}
+				return nil
+			})
+			if err := produce(t.Context(), service.MessageBatch{service.NewMessage(event)}); err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			if got != tt.want || found != (tt.want != "") {
+				t.Errorf("metadata currents_event = %q (present %v), want %q", got, found, tt.want)
+			}
+		})
+	}
+}
