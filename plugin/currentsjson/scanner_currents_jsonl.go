@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -118,7 +119,8 @@ func (s *jsonlScanner) NextBatch(context.Context) (service.MessageBatch, error) 
 		}
 		line := s.copy(raw)
 		if IsEnvelope(line) {
-			if events, err := SplitEnvelope(line); err == nil {
+			// No limit on the events of a line: max_line_length bounds it.
+			if events, err := SplitEnvelope(line, math.MaxInt); err == nil {
 				s.pending = events
 				continue
 			}
