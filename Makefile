@@ -36,12 +36,13 @@ docs:
 demo: build
 	@./scripts/demo.sh
 
-# Fuzz the mapping's two paths against each other, and the JSON scanner
-# against encoding/json (FUZZTIME=10m for longer).
+# Fuzz the mapping's two paths against each other, the JSON scanner against
+# encoding/json, and the receiver's body handling (FUZZTIME=10m for longer).
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./plugin/mapping/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonscan/ -run '^$$' -fuzz FuzzScannerAcceptsWhatEncodingJSONAccepts -fuzztime $(FUZZTIME)
+	$(GO) test ./plugin/brazehttp/ -run '^$$' -fuzz FuzzBodyHandlingNeverPanics -fuzztime $(FUZZTIME)
 
 # The output's soak test at full size: 100,000 events, faults and throttling.
 SOAK_EVENTS ?= 100000

@@ -89,10 +89,11 @@ func unescape(raw string) string {
 // cheap no-op and callers check Bad once, when they are done. A Scanner is
 // a small value meant to live on the caller's stack.
 type Scanner struct {
-	s     string
-	i     int
-	depth int
-	bad   bool
+	s       string
+	i       int
+	depth   int
+	bad     bool
+	tooDeep bool // bad because of MaxDepth
 }
 
 // New returns a Scanner at the start of doc.
@@ -100,6 +101,11 @@ func New(doc string) Scanner { return Scanner{s: doc} }
 
 // Bad reports whether the text read so far is not valid JSON.
 func (sc *Scanner) Bad() bool { return sc.bad }
+
+// TooDeep reports whether the scanner is Bad because the text nests arrays
+// and objects deeper than MaxDepth, which encoding/json refuses too, rather
+// than because it is malformed: callers can then say which.
+func (sc *Scanner) TooDeep() bool { return sc.tooDeep }
 
 // Pos is the scanner's offset in the text: after Peek, that of the next
 // value's first byte; after Value or a finished walk, just past its end.
@@ -153,6 +159,7 @@ func (sc *Scanner) End() {
 // enter and leave track the nesting depth of containers.
 func (sc *Scanner) enter() {
 	if sc.depth++; sc.depth > MaxDepth {
+		sc.tooDeep = true
 		sc.fail()
 	}
 }

@@ -247,3 +247,29 @@ func FuzzScannerAcceptsWhatEncodingJSONAccepts(f *testing.F) {
 		}
 	})
 }
+
+// Callers tell a document nested too deep from a malformed one, to say
+// which in their errors.
+func TestTooDeepTellsNestingPastMaxDepthFromMalformedText(t *testing.T) {
+	cases := []struct {
+		name, doc    string
+		bad, tooDeep bool
+	}{
+		{"arrays at MaxDepth", strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth), false, false},
+		{"arrays past MaxDepth", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), true, true},
+		{"objects past MaxDepth", strings.Repeat(`{"a":`, MaxDepth) + `{}` + strings.Repeat("}", MaxDepth), true, true},
+		{"unclosed past MaxDepth", strings.Repeat("[", MaxDepth+1), true, true},
+		{"malformed before MaxDepth is reached", `[x` + strings.Repeat("[", MaxDepth+1), true, false},
+		{"malformed and shallow", `{"a":}`, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sc := New(c.doc)
+			sc.Value()
+			sc.End()
+			if sc.Bad() != c.bad || sc.TooDeep() != c.tooDeep {
+				t.Errorf("Bad=%v TooDeep=%v, want %v and %v", sc.Bad(), sc.TooDeep(), c.bad, c.tooDeep)
+			}
+		})
+	}
+}

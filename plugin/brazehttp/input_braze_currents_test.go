@@ -155,7 +155,7 @@ func do(t *testing.T, client *http.Client, method, url, auth string, body io.Rea
 const twoEvents = `{"events":[{"id":"e1","event_type":"users.messages.email.Open"},{"id":"e2","event_type":"users.behaviors.Purchase"}]}`
 
 func TestRequestsThatNeverReachThePipeline(t *testing.T) {
-	r := startReceiver(t, "max_body_bytes: 1000", func(context.Context, service.MessageBatch) error { return nil })
+	r := startReceiver(t, "max_body_bytes: 30000\nmax_events: 5", func(context.Context, service.MessageBatch) error { return nil })
 	bearer := "Bearer " + testToken
 	tests := []struct {
 		name, auth, body string
@@ -166,9 +166,12 @@ func TestRequestsThatNeverReachThePipeline(t *testing.T) {
 		{name: "a wrong token", auth: "Bearer not-the-token", body: twoEvents, status: 401, text: "unauthorized"},
 		{name: "the token without the Bearer scheme", auth: testToken, body: twoEvents, status: 401, text: "unauthorized"},
 		{name: "another scheme", auth: "Basic " + testToken, body: twoEvents, status: 401, text: "unauthorized"},
-		{name: "a body over max_body_bytes", auth: bearer, body: `{"events":[` + strings.Repeat(`{"id":"x"},`, 100) + `{"id":"y"}]}`, status: 413, text: "body larger than 1000 bytes"},
+		{name: "a body over max_body_bytes", auth: bearer, body: `{"events":[` + strings.Repeat(`{"id":"x"},`, 3000) + `{"id":"y"}]}`, status: 413, text: "body larger than 30000 bytes: split the batch"},
+		{name: "a body over max_events", auth: bearer, body: `{"events":[{},{},{},{},{},{}]}`, status: 413, text: "body holds more than 5 events: split the batch"},
 		{name: "malformed JSON", auth: bearer, body: `{"events":[{"id":"x"}`, status: 400, text: currentsjson.ErrNotJSON.Error()},
 		{name: "an empty body", auth: bearer, body: ``, status: 400, text: currentsjson.ErrNotJSON.Error()},
+		{name: "nesting deeper than the reader's limit", auth: bearer, body: `{"events":[` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `]}`, status: 400, text: "body nests arrays and objects deeper than 10000 levels"},
+		{name: "the events key twice", auth: bearer, body: `{"events":[{"id":"a"}],"events":[{"id":"b"}]}`, status: 400, text: `body has the "events" key more than once`},
 		{name: "a bare array of events", auth: bearer, body: `[{"id":"x"}]`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
 		{name: "events that are not a list", auth: bearer, body: `{"events":{"id":"x"}}`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
 		{name: "an empty envelope, as Braze's credential test sends", auth: bearer, body: `{"events":[]}`, status: 200, text: `{"events":0}`},
@@ -341,6 +344,9 @@ func TestConfigErrors(t *testing.T) {
 		{"a relative path", "bearer_token: x\npath: currents", "must start with /"},
 		{"a zero body limit", "bearer_token: x\nmax_body_bytes: 0", "must be positive"},
 		{"no concurrency", "bearer_token: x\nmax_concurrent_requests: 0", "must be at least 1"},
+		{"no events allowed", "bearer_token: x\nmax_events: 0", "max_events: must be at least 1"},
+		{"no time to read a body", "bearer_token: x\nread_timeout: 0s", "read_timeout: must be positive"},
+		{"less memory than one body", "bearer_token: x\nmax_body_bytes: 1000\nmax_total_body_bytes: 999", "max_total_body_bytes: must be at least max_body_bytes (1000)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -26,7 +27,7 @@ func jsonlScannerSpec() *service.ConfigSpec {
 		Description(`
 A line whose first key is `+"`events`"+` is a Custom HTTP body: its events are emitted one message each, sliced from the line without a structured parse (much cheaper than `+"`mapping: root = this.events` + `unarchive`"+`). Any other line is one event. Blank lines are skipped.
 
-Nothing is checked beyond that: a line that is not JSON, or a body that is not an envelope, is emitted whole as one message, so that the mapping fails it with its reason and the dead-letter output keeps it.
+Nothing is checked beyond that: a line that is not JSON, or a body that is not an envelope (one with the `+"`events`"+` key twice included), is emitted whole as one message, so that the mapping fails it with its reason and the dead-letter output keeps it.
 
 Events are emitted in batches of up to `+"`batch_size`"+`, spanning lines: one batch per read saves the host a transaction per event, the largest cost of reading many small events. The amplitude output fails events one by one within a batch, so a batch costs no precision in the dead letter.`).
 		Fields(
@@ -118,7 +119,8 @@ func (s *jsonlScanner) NextBatch(context.Context) (service.MessageBatch, error) 
 		}
 		line := s.copy(raw)
 		if IsEnvelope(line) {
-			if events, err := SplitEnvelope(line); err == nil {
+			// No limit on the events of a line: max_line_length bounds it.
+			if events, err := SplitEnvelope(line, math.MaxInt); err == nil {
 				s.pending = events
 				continue
 			}

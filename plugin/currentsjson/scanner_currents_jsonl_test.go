@@ -88,10 +88,11 @@ func TestLinesThatAreNotEnvelopesAreEmittedWhole(t *testing.T) {
 		`not json at all`,
 		`{"events":[{"id":"a"}`, // a truncated body
 		`{"events":"none"}`,
+		`{"events":[{"id":"a"}],"events":[{"id":"b"}]}`, // which list is meant is ambiguous
 	}
 	batches := readFile(t, strings.Join(lines, "\n")+"\n", "{batch_size: 10}")
 	if len(batches) != 1 || fmt.Sprint(batches[0]) != fmt.Sprint(lines) {
-		t.Errorf("batches %q, want the three lines whole", batches)
+		t.Errorf("batches %q, want the lines whole", batches)
 	}
 }
 

@@ -18,7 +18,7 @@ func processorSpec() *service.ConfigSpec {
 		Summary("Turns each message, a Braze Currents event as JSON, into the Amplitude event Braze's own export would send; drops the events the options leave out.").
 		Description(`The same mapping as the `+"`currents_to_amplitude`"+` Bloblang method on raw bytes, in one step: the event is read in one validating pass and the message becomes the Amplitude event's JSON. It saves the Bloblang machinery around the method (a few microseconds per event), which matters at volume.
 
-An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters.`).
+An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters. A message already flagged when it arrives (by an input, say) passes unchanged, keeping its reason.`).
 		Fields(
 			service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
 			service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
@@ -108,6 +108,12 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 	chunk := chunks.Get().(*[]byte) // one for the batch, not one per event
 	defer chunks.Put(chunk)
 	for _, msg := range batch {
+		if msg.GetError() != nil {
+			// Flagged upstream (an input's "events[3]: null is not a
+			// Currents event"): that reason is the one to keep.
+			kept = append(kept, msg)
+			continue
+		}
 		raw, err := msg.AsBytes()
 		if err != nil {
 			msg.SetError(err)

@@ -151,3 +151,26 @@ func TestTheProcessorKeepsTheOriginalEventWhenAsked(t *testing.T) {
 		})
 	}
 }
+
+// A message flagged before the processor (by the braze_currents input, for
+// an element of `events` that is not an object) keeps that reason.
+func TestTheProcessorLeavesAFlaggedMessageAndItsReason(t *testing.T) {
+	var reasons []string
+	produce, stop := startStream(t, `currents_to_amplitude: {}`, func(b service.MessageBatch) error {
+		for _, m := range b {
+			if err := m.GetError(); err != nil {
+				reasons = append(reasons, err.Error())
+			}
+		}
+		return nil
+	})
+	flagged := service.NewMessage([]byte("null"))
+	flagged.SetError(errors.New("events[1]: null is not a Currents event, which is a JSON object"))
+	if err := produce(t.Context(), service.MessageBatch{flagged}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if len(reasons) != 1 || reasons[0] != "events[1]: null is not a Currents event, which is a JSON object" {
+		t.Errorf("reasons %q, want the input's", reasons)
+	}
+}
