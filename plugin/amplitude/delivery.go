@@ -233,22 +233,35 @@ func (d *delivery) apply(results []result) {
 	}
 }
 
+// batchError reports each failed event's error. When only one failed, it
+// is the batch's error too: Benthos hands a batch of one message the batch's
+// error rather than the message's, and the dead letter must say why.
 func (d *delivery) batchError(batch service.MessageBatch) error {
-	var bErr *service.BatchError
+	failed, first := 0, -1
 	for i, err := range d.errs {
-		if err == nil {
-			continue
+		if err != nil {
+			if failed++; first < 0 {
+				first = i
+			}
 		}
-		if bErr == nil {
-			bErr = service.NewBatchError(batch, errors.New("amplitude: some events failed for good; see each event's error"))
-		}
-		bErr.Failed(i, err)
 	}
-	if bErr == nil {
+	if failed == 0 {
 		return nil
+	}
+	head := d.errs[first]
+	if failed > 1 {
+		head = errSomeFailed
+	}
+	bErr := service.NewBatchError(batch, head)
+	for i, err := range d.errs {
+		if err != nil {
+			bErr.Failed(i, err)
+		}
 	}
 	return bErr
 }
+
+var errSomeFailed = errors.New("amplitude: some events failed for good; see each event's error")
 
 // backoff is jittered exponential backoff without an end, counted in
 // rounds: the events of one failed request (or of several failing together)
