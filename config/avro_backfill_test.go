@@ -250,7 +250,7 @@ func expectedReason(rec map[string]any) string {
 	case user == "" && device == "":
 		return "has neither external_user_id nor device_id"
 	case user != "" && utf8.RuneCountInString(user) < 5: // Amplitude's default min_id_length
-		return "amplitude: invalid_id: user_id"
+		return "amplitude: invalid_id_length: user_id"
 	case device == silencedDevice:
 		return "amplitude: silenced_device"
 	}

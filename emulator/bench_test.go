@@ -97,7 +97,9 @@ func benchServeHTTP(b *testing.B, path string, events int, zip bool, knownUsers 
 	var seq uint64
 	for ; seq*uint64(events) < 2*knownUsers; seq++ {
 		bb.stampKnown(seq, rng, knownUsers)
-		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, path, bytes.NewReader(bb.body)))
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(bb.body))
+		req.Header.Set("Content-Type", "application/json")
+		e.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	b.SetBytes(int64(len(bb.body)))
 	b.ReportAllocs()
@@ -115,6 +117,7 @@ func benchServeHTTP(b *testing.B, path string, events int, zip bool, knownUsers 
 			b.StartTimer()
 		}
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(payload))
+		req.Header.Set("Content-Type", "application/json")
 		if zip {
 			req.Header.Set("Content-Encoding", "gzip")
 		}
@@ -180,6 +183,7 @@ func benchLoopback(b *testing.B, zip bool) {
 				payload = gzipped(b, string(bb.body))
 			}
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+pathBatch, bytes.NewReader(payload))
+			req.Header.Set("Content-Type", "application/json")
 			if zip {
 				req.Header.Set("Content-Encoding", "gzip")
 			}

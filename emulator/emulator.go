@@ -80,6 +80,8 @@ type Event struct {
 	InsertID, DeviceID, UserID, EventType string
 	Time                                  int64           // the event's "time" in ms; 0 when it sent none
 	Raw                                   json.RawMessage // the event object exactly as sent
+
+	longStrings int // string values Amplitude truncates (Stats.StringsTruncated)
 }
 
 // Emulator is the Amplitude-compatible http.Handler. Its methods are safe for

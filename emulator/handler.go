@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -73,6 +74,8 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	switch {
 	case plan.errorCode != 0 && !plan.ingestFirst:
 		rep = injectedError(plan.errorCode)
+	case !isJSON(r.Header.Get("Content-Type")):
+		rep = badRequest("invalid_content_type", "Content-Type must be application/json", "")
 	case err != nil:
 		rep = badRequest("unreadable_body", "Invalid JSON request body", "")
 	case tooLarge:
@@ -139,14 +142,18 @@ func (e *Emulator) judge(ep endpoint, req request, payloadBytes int, now time.Ti
 	}
 	total := len(req.events)
 	fresh := req.events[:0]
+	truncated := 0
 	for i, ev := range req.events {
 		if ev.InsertID == "" || e.dedup.firstSeen(insertKeys[i], now) {
 			fresh = append(fresh, ev)
+			truncated += ev.longStrings
 		}
 	}
 	e.recorder.Record(fresh)
 	e.mu.Unlock()
-	return accepted(len(fresh), total-len(fresh), payloadBytes, now.UnixMilli())
+	rep := accepted(len(fresh), total-len(fresh), payloadBytes, now.UnixMilli())
+	rep.truncated = truncated
+	return rep
 }
 
 // viewAsString lets the scanner read the pooled body without copying it: a copy costs more
@@ -260,6 +267,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// isJSON reports whether a Content-Type is application/json, which "must be set"
+// (https://amplitude.com/docs/apis/analytics/http-v2, Headers; the Batch API's page:
+// "Content-type must be application/json"). Amplitude does not document its answer
+// to another: the emulator's 400 says what is wrong in its own words.
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

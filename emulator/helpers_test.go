@@ -99,17 +99,24 @@ func post(t *testing.T, url, body string, zip bool) (int, string) {
 	return send(t, http.MethodPost, url, []byte(body), "")
 }
 
-// send makes one request and returns the status and body.
+// send makes one request of JSON and returns the status and body.
 func send(t *testing.T, method, url string, payload []byte, contentEncoding string) (int, string) {
+	t.Helper()
+	header := http.Header{"Content-Type": {"application/json"}}
+	if contentEncoding != "" {
+		header.Set("Content-Encoding", contentEncoding)
+	}
+	return sendWithHeader(t, method, url, payload, header)
+}
+
+// sendWithHeader makes one request with exactly the given header.
+func sendWithHeader(t *testing.T, method, url string, payload []byte, header http.Header) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if contentEncoding != "" {
-		req.Header.Set("Content-Encoding", contentEncoding)
-	}
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

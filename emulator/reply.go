@@ -16,6 +16,7 @@ type reply struct {
 	refused      map[string]int // events refused, by reason
 	ingested     int
 	deduplicated int
+	truncated    int      // string values of the ingested events Amplitude truncates
 	throttledIDs []string // "device_id:<id>" / "user_id:<id>"
 	quotaIDs     []string
 }

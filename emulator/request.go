@@ -6,21 +6,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 // Request parsing and validation: pure functions of the body, no emulator state.
 
 const defaultMinIDLength = 5
-
-// blockedIDs are the device_id / user_id values Amplitude refuses, compared in lower case.
-var blockedIDs = map[string]bool{
-	"anonymous": true, "nil": true, "none": true, "null": true, "n/a": true, "na": true,
-	"undefined": true, "unknown": true, "": true, "0": true, "-1": true, "{}": true,
-	"00000000-0000-0000-0000-000000000000": true, "lmy47d": true,
-}
-
-const longestBlockedID = len("00000000-0000-0000-0000-000000000000")
 
 // request is an upload whose top level is valid. Its strings and the events' Raw point
 // into the request body.
@@ -130,6 +122,7 @@ func scanOptions(sc *jsonscan.Scanner) int {
 // the id lengths, which depend on options that may come later).
 func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) Event {
 	var eventType, userID, deviceID, insertID, eventTime jsonscan.Value
+	var shape ampapi.Shape
 	c := sc.Peek()
 	start := sc.Pos()
 	if c != '{' {
@@ -152,13 +145,19 @@ func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) 
 				sc.Value()
 			}
 		}
+		if !sc.Bad() {
+			shape = ampapi.Measure(body[start:sc.Pos()])
+		}
 	}
 
 	switch {
 	case !present(eventType) || eventType.Raw == `""`:
 		addProblem(&p.missing, "event_type", index)
-	case eventType.Kind != jsonscan.String:
+	case eventType.Kind != jsonscan.String || ampapi.ReservedEventType(eventType.Text()):
 		addProblem(&p.invalid, "event_type", index)
+	}
+	if shape.DeepField != "" {
+		addProblem(&p.invalid, shape.DeepField, index)
 	}
 	for _, id := range [...]struct {
 		field string
@@ -180,12 +179,13 @@ func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) 
 	}
 
 	return Event{
-		InsertID:  stringOf(insertID),
-		DeviceID:  stringOf(deviceID),
-		UserID:    stringOf(userID),
-		EventType: stringOf(eventType),
-		Time:      intOf(eventTime),
-		Raw:       body[start:sc.Pos()],
+		InsertID:    stringOf(insertID),
+		DeviceID:    stringOf(deviceID),
+		UserID:      stringOf(userID),
+		EventType:   stringOf(eventType),
+		Time:        intOf(eventTime),
+		Raw:         body[start:sc.Pos()],
+		longStrings: shape.LongStrings,
 	}
 }
 
@@ -233,13 +233,12 @@ func intOf(v jsonscan.Value) int64 {
 	return int64(f)
 }
 
-func isBlockedID(id string) bool {
-	return len(id) <= longestBlockedID && blockedIDs[strings.ToLower(id)]
-}
+func isBlockedID(id string) bool { return ampapi.Blocklisted(id) }
 
 // isMillis reports whether v is a time in milliseconds: an integer no smaller than
-// 1e11 (a time in seconds, the usual mistake, is far below it).
+// 1e11 (a time in seconds, the usual mistake, is far below it) and no later than the
+// year 9999 (ampapi.MaxTimeMillis: microseconds or nanoseconds are far past it).
 func isMillis(v jsonscan.Value) bool {
 	n, ok := number(v)
-	return ok && n >= 1e11 && n == math.Trunc(n)
+	return ok && n >= 1e11 && n <= ampapi.MaxTimeMillis && n == math.Trunc(n)
 }

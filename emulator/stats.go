@@ -17,6 +17,7 @@ type Stats struct {
 	EventsReceived     int64            `json:"events_received"`     // events in uploads that parsed
 	EventsIngested     int64            `json:"events_ingested"`     // accepted and recorded
 	EventsDeduplicated int64            `json:"events_deduplicated"` // accepted, but their insert_id was seen before
+	StringsTruncated   int64            `json:"strings_truncated"`   // string values of ingested events over 1024 characters, which Amplitude truncates
 	RequestsRejected   map[string]int64 `json:"requests_rejected"`   // non-200 answers by reason
 	EventsRejected     map[string]int64 `json:"events_rejected"`     // events a 400 or 429 named, by reason
 	ThrottledIDs       IDSample         `json:"throttled_ids"`       // ids named in a 429 for their eps
@@ -70,6 +71,7 @@ func (c *statsCounter) observe(r *reply, wireBytes, payloadBytes int) {
 	s.EventsReceived += int64(r.received)
 	s.EventsIngested += int64(r.ingested)
 	s.EventsDeduplicated += int64(r.deduplicated)
+	s.StringsTruncated += int64(r.truncated)
 	if r.reason != "" {
 		s.RequestsRejected[r.reason]++
 	}

@@ -21,7 +21,7 @@ func TestInspectMakesAmplitudesChecksBeforeSending(t *testing.T) {
 		{name: "no time is Amplitude's server time", event: `{"event_type":"e","user_id":"user-1"}`, userID: "user-1"},
 		{name: "no ids", event: event(``), reason: ReasonMissingID, detail: "neither user_id nor device_id is set"},
 		{name: "null ids", event: event(`,"user_id":null,"device_id":null`), reason: ReasonMissingID},
-		{name: "short user id", event: event(`,"user_id":"abcd"`), reason: ReasonInvalidID, detail: `user_id "abcd" is shorter than min_id_length 5`},
+		{name: "short user id", event: event(`,"user_id":"abcd"`), reason: ReasonInvalidIDLength, detail: `user_id "abcd" is shorter than min_id_length 5`},
 		{name: "short id counted in characters", event: event(`,"user_id":"ééééé"`), userID: "ééééé"},
 		{name: "blocklisted device id", event: event(`,"user_id":"user-1","device_id":"00000000-0000-0000-0000-000000000000"`), reason: ReasonInvalidID, detail: "device_id \"00000000-0000-0000-0000-000000000000\" is on Amplitude's list of invalid ids"},
 		{name: "blocklist ignores case", event: event(`,"user_id":"Undefined"`), reason: ReasonInvalidID},

@@ -45,8 +45,18 @@ func BenchmarkInspect(b *testing.B) {
 
 // BenchmarkCheck is the output's check of an event whose fields the
 // currents_to_amplitude processor handed over (package handoff): Inspect without
-// reading the event.
+// reading the event, but for the quick look at its Shape.
 func BenchmarkCheck(b *testing.B) {
+	benchCheck(b, false)
+}
+
+// BenchmarkCheckWithShape is BenchmarkCheck when the processor hands the
+// event's Shape over too.
+func BenchmarkCheckWithShape(b *testing.B) {
+	benchCheck(b, true)
+}
+
+func benchCheck(b *testing.B, withShape bool) {
 	events := benchEvents(b)
 	fields := make([]Fields, len(events))
 	for i, ev := range events {
@@ -62,6 +72,9 @@ func BenchmarkCheck(b *testing.B) {
 			case "time":
 				fields[i].Time = v
 			}
+		}
+		if withShape {
+			fields[i].Shape = Measure(ev)
 		}
 	}
 	max := NewEnvelope(HTTPV2, "0123456789abcdef0123456789abcdef", 5).MaxEventBytes()
@@ -133,5 +146,19 @@ func BenchmarkClassify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkMeasure is the look at an event's Shape that Check makes when
+// the writer did not hand it over.
+func BenchmarkMeasure(b *testing.B) {
+	events := benchEvents(b)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if s := Measure(events[i%len(events)]); s.DeepField != "" {
+			b.Fatal(s)
+		}
+		i++
 	}
 }

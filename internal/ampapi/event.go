@@ -1,9 +1,11 @@
 package ampapi
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -18,20 +20,27 @@ const (
 	ReasonInvalidID        = "invalid_id"
 	ReasonInvalidTime      = "invalid_time"
 	ReasonMissingEventType = "missing_event_type"
+	ReasonInvalidEventType = "invalid_event_type" // a name Amplitude reserves
+	ReasonTooDeep          = "too_deep"           // properties nested past MaxPropertyDepth
 	ReasonTooLarge         = "too_large"
 	ReasonInvalidField     = "invalid_field"     // Amplitude's events_with_invalid_fields
 	ReasonMissingField     = "missing_field"     // events_with_missing_fields
-	ReasonInvalidIDLength  = "invalid_id_length" // events_with_invalid_id_lengths
+	ReasonInvalidIDLength  = "invalid_id_length" // events_with_invalid_id_lengths, or shorter than min_id_length before sending
 	ReasonSilenced         = "silenced_device"   // silenced_events
 	ReasonRejected         = "rejected"          // a 400 naming no event, narrowed down to this one
 	ReasonDailyQuota       = "daily_quota"
 	ReasonRateLimited      = "device_rate_limited"
+	// ReasonNack marks an event the sender wants delivered again later by its
+	// source rather than dead-lettered; the detail starts with the reason it
+	// could not go now.
+	ReasonNack = "nack"
 )
 
 // EventError is the permanent failure of one event.
 type EventError struct {
 	Reason string
 	Detail string
+	Field  string // the event's field the failure is about, when it is about one
 }
 
 func (e *EventError) Error() string { return "amplitude: " + e.Reason + ": " + e.Detail }
@@ -40,32 +49,71 @@ func eventError(reason, format string, args ...any) *EventError {
 	return &EventError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
+func fieldError(field, reason, format string, args ...any) *EventError {
+	return &EventError{Reason: reason, Detail: fmt.Sprintf(format, args...), Field: field}
+}
+
 // Event is an Amplitude event that passed Inspect. Its ids are views of Raw
 // (unless escaped), which must therefore not change while they are in use.
 type Event struct {
 	Raw      []byte
 	DeviceID string
 	UserID   string
+	// LongStrings counts the string values Amplitude will truncate to
+	// MaxStringChars characters.
+	LongStrings int
 }
 
 // minMillis is the smallest `time` taken as milliseconds (March 1973): a
 // UNIX time in seconds is far below it.
 const minMillis = 100_000_000_000
 
+// MaxTimeMillis is the last millisecond of the year 9999, the latest `time`
+// Amplitude can hold: it hands event times back as ISO-8601 timestamps
+// (https://amplitude.com/docs/apis/analytics/export: "event_time": UTC
+// ISO-8601 formatted timestamp), whose years have four digits. A time in
+// microseconds or nanoseconds taken for milliseconds lies far past it
+// (1700000000123000 is tens of thousands of years ahead). Amplitude documents
+// storing times "hundreds of years in the future"
+// (https://amplitude.com/docs/sdks/sdk-debugging): nearer bounds are the
+// sender's choice (Rules.MaxFuture), not Amplitude's rule.
+const MaxTimeMillis = 253_402_300_799_999
+
 // Fields are the top-level fields of an event that Amplitude checks, as
 // JSON values; absent ones are the zero Value.
 type Fields struct {
 	UserID, DeviceID, EventType, Time jsonscan.Value
+	// Shape, when Measured, spares Check a look at the whole event.
+	Shape Shape
+}
+
+// Rules are the checks on an event that depend on the sender's settings.
+type Rules struct {
+	MinIDLength int // Amplitude's min_id_length option
+	MaxBytes    int // the largest event a request can carry
+	// MaxFuture, when positive, refuses times more than MaxFuture after Now:
+	// a wrong unit or a broken clock rather than an event that happened.
+	MaxFuture time.Duration
+	Now       time.Time
+}
+
+// Inspect makes Amplitude's checks without a MaxFuture.
+func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
+	return Rules{MinIDLength: minIDLength, MaxBytes: maxBytes}.Inspect(raw)
+}
+
+// Check makes Amplitude's checks without a MaxFuture.
+func Check(raw []byte, f Fields, minIDLength, maxBytes int) (Event, *EventError) {
+	return Rules{MinIDLength: minIDLength, MaxBytes: maxBytes}.Check(raw, f)
 }
 
 // Inspect makes Amplitude's checks on one event before any byte is sent, so
-// a bad event fails alone instead of costing a request. maxBytes is the
-// largest event a request can carry. One pass validates the whole event and
-// picks out its top-level fields; like encoding/json, the last of duplicate
-// keys wins.
-func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
-	if len(raw) > maxBytes { // before reading it: Check would only say so after the scan
-		return Event{}, tooLarge(raw, maxBytes)
+// a bad event fails alone instead of costing a request. One pass validates
+// the whole event and picks out its top-level fields; like encoding/json,
+// the last of duplicate keys wins.
+func (r Rules) Inspect(raw []byte) (Event, *EventError) {
+	if len(raw) > r.MaxBytes { // before reading it: Check would only say so after the scan
+		return Event{}, tooLarge(raw, r.MaxBytes)
 	}
 	if len(raw) == 0 || !utf8.Valid(raw) {
 		return Event{}, eventError(ReasonInvalidJSON, "not a JSON object in UTF-8")
@@ -97,36 +145,68 @@ func Inspect(raw []byte, minIDLength, maxBytes int) (Event, *EventError) {
 	if sc.End(); sc.Bad() {
 		return Event{}, eventError(ReasonInvalidJSON, "not valid JSON")
 	}
-	return Check(raw, f, minIDLength, maxBytes)
+	return r.Check(raw, f)
 }
 
 // Check makes Inspect's checks on an event already known to be a JSON
-// object in UTF-8 whose top-level fields are f, without reading it again.
-func Check(raw []byte, f Fields, minIDLength, maxBytes int) (Event, *EventError) {
-	if len(raw) > maxBytes {
-		return Event{}, tooLarge(raw, maxBytes)
+// object in UTF-8 whose top-level fields are f, without reading it again
+// (but for its Shape, unless f has it).
+func (r Rules) Check(raw []byte, f Fields) (Event, *EventError) {
+	if len(raw) > r.MaxBytes {
+		return Event{}, tooLarge(raw, r.MaxBytes)
 	}
 	if f.EventType.Kind != jsonscan.String || f.EventType.Raw == `""` {
-		return Event{}, eventError(ReasonMissingEventType, "event_type must be a non-empty string")
+		return Event{}, fieldError("event_type", ReasonMissingEventType, "event_type must be a non-empty string")
+	}
+	if name := f.EventType.Text(); ReservedEventType(name) {
+		return Event{}, fieldError("event_type", ReasonInvalidEventType, "event_type %q is reserved for Amplitude's own use", name)
 	}
 	ev := Event{Raw: raw}
 	var err *EventError
-	if ev.UserID, err = checkID("user_id", f.UserID, minIDLength); err != nil {
+	if ev.UserID, err = checkID("user_id", f.UserID, r.MinIDLength); err != nil {
 		return Event{}, err
 	}
-	if ev.DeviceID, err = checkID("device_id", f.DeviceID, minIDLength); err != nil {
+	if ev.DeviceID, err = checkID("device_id", f.DeviceID, r.MinIDLength); err != nil {
 		return Event{}, err
 	}
 	if ev.UserID == "" && ev.DeviceID == "" {
 		return Event{}, eventError(ReasonMissingID, "neither user_id nor device_id is set")
 	}
 	if f.Time.Kind != jsonscan.Absent {
-		ms, perr := strconv.ParseInt(f.Time.Raw, 10, 64)
-		if f.Time.Kind != jsonscan.Number || perr != nil || ms < minMillis {
-			return Event{}, eventError(ReasonInvalidTime, "time %s is not an integer in milliseconds", f.Time.Raw)
+		if err := r.checkTime(f.Time); err != nil {
+			return Event{}, err
 		}
 	}
+	shape := f.Shape
+	if !shape.Measured {
+		shape = Measure(raw)
+	}
+	if shape.DeepField != "" {
+		return Event{}, fieldError(shape.DeepField, ReasonTooDeep, "%s nests %d levels deep; Amplitude allows at most %d",
+			shape.DeepField, shape.Depth, MaxPropertyDepth)
+	}
+	ev.LongStrings = shape.LongStrings
 	return ev, nil
+}
+
+// checkTime refuses a time that is not an integer in milliseconds between
+// 1973 and the latest the rules accept.
+func (r Rules) checkTime(v jsonscan.Value) *EventError {
+	ms, perr := strconv.ParseInt(v.Raw, 10, 64)
+	if v.Kind != jsonscan.Number || errors.Is(perr, strconv.ErrSyntax) || ms < minMillis { // ParseInt gives MinInt64 below its range
+		return fieldError("time", ReasonInvalidTime, "time %s is not an integer in milliseconds", v.Raw)
+	}
+	if perr != nil || ms > MaxTimeMillis { // out of int64's range, or past the year 9999
+		return fieldError("time", ReasonInvalidTime, "time %s is past the year 9999, the latest Amplitude holds: "+
+			"microseconds or nanoseconds sent as milliseconds?", v.Raw)
+	}
+	if r.MaxFuture > 0 {
+		if latest := r.Now.Add(r.MaxFuture); ms > latest.UnixMilli() {
+			return fieldError("time", ReasonInvalidTime, "time %s (%s) is more than max_future %s ahead of now (%s)",
+				v.Raw, time.UnixMilli(ms).UTC().Format(time.RFC3339), r.MaxFuture, r.Now.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 func tooLarge(raw []byte, maxBytes int) *EventError {
@@ -140,14 +220,19 @@ func checkID(field string, v jsonscan.Value, minLength int) (string, *EventError
 		return "", nil
 	case jsonscan.String:
 	default:
-		return "", eventError(ReasonInvalidID, "%s must be a string", field)
+		return "", fieldError(field, ReasonInvalidID, "%s must be a string", field)
 	}
 	id := v.Text()
 	if Blocklisted(id) {
-		return "", eventError(ReasonInvalidID, "%s %q is on Amplitude's list of invalid ids", field, id)
+		return "", fieldError(field, ReasonInvalidID, "%s %q is on Amplitude's list of invalid ids", field, id)
 	}
-	if n := utf8.RuneCountInString(id); n < minLength {
-		return "", eventError(ReasonInvalidID, "%s %q is shorter than min_id_length %d", field, id, minLength)
+	n := utf8.RuneCountInString(id)
+	if n < minLength {
+		return "", fieldError(field, ReasonInvalidIDLength, "%s %q is shorter than min_id_length %d", field, id, minLength)
+	}
+	if n > MaxStringChars {
+		return "", fieldError(field, ReasonInvalidID, "%s of %d characters is longer than Amplitude's %d: truncating it could merge users",
+			field, n, MaxStringChars)
 	}
 	return id, nil
 }

@@ -73,7 +73,7 @@ func (r *Response) RejectedEvents() map[int]*EventError {
 	add := func(lists map[string][]int, reason, what string) {
 		for field, idx := range lists {
 			for _, i := range idx {
-				out[i] = eventError(reason, "Amplitude reports %s %s", field, what)
+				out[i] = fieldError(field, reason, "Amplitude reports %s %s", field, what)
 			}
 		}
 	}

@@ -53,6 +53,7 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 		transient: backoff{cfg: o.retry},
 		config:    backoff{cfg: o.configRetry},
 	}
+	rules := ampapi.Rules{MinIDLength: o.minIDLength, MaxBytes: o.maxEventBytes, MaxFuture: o.maxFuture, Now: o.now()}
 	for i, msg := range batch {
 		raw, err := msg.AsBytes()
 		if err != nil {
@@ -62,9 +63,9 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 		var ev ampapi.Event
 		var evErr *ampapi.EventError
 		if fields, ok := handoff.Fields(msg.Context(), raw); ok {
-			ev, evErr = ampapi.Check(raw, fields, o.minIDLength, o.maxEventBytes)
+			ev, evErr = rules.Check(raw, fields)
 		} else {
-			ev, evErr = ampapi.Inspect(raw, o.minIDLength, o.maxEventBytes)
+			ev, evErr = rules.Inspect(raw)
 		}
 		if evErr != nil {
 			d.fail(i, evErr)
@@ -79,6 +80,9 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 func (d *delivery) fail(i int, err *ampapi.EventError) {
 	d.errs[i] = err
 	d.o.metrics.eventsFailed.Incr(1, err.Reason)
+	if err.Reason == ampapi.ReasonInvalidIDLength { // checked here or by Amplitude: both mean min_id_length
+		d.o.shortIDLog.note(d.o.now(), err.Field)
+	}
 }
 
 // run hands events to the dispatcher as the limits allow, applies the
@@ -169,6 +173,9 @@ func (d *delivery) admit(now time.Time) (ready []int, wake time.Time) {
 	return ready, wake
 }
 
+// limitError is why an event cannot go within max_hold. With
+// on_hold_timeout: nack, an event held for a rate or a pause (not a quota,
+// which lasts hours) is marked for its source to deliver it again later.
 func (d *delivery) limitError(i int, dec limiter.Decision) *ampapi.EventError {
 	reason, what := ampapi.ReasonRateLimited, fmt.Sprintf("would wait past max_hold %s", d.o.maxHold)
 	if dec.Reason == limiter.DailyQuota {
@@ -178,7 +185,11 @@ func (d *delivery) limitError(i int, dec limiter.Decision) *ampapi.EventError {
 	if dec.Kind == limiter.User {
 		id = d.events[i].UserID
 	}
-	return &ampapi.EventError{Reason: reason, Detail: fmt.Sprintf("%s %q %s (%s)", dec.Kind, id, what, dec.Reason)}
+	detail := fmt.Sprintf("%s %q %s (%s)", dec.Kind, id, what, dec.Reason)
+	if d.o.nackOnHold && reason == ampapi.ReasonRateLimited {
+		reason, detail = ampapi.ReasonNack, reason+": "+detail
+	}
+	return &ampapi.EventError{Reason: reason, Detail: detail}
 }
 
 // release1 ends an event's hold, recording how long it was.
@@ -208,11 +219,12 @@ func (d *delivery) submit(ready []int) {
 // apply takes the verdicts of a request on some of the batch's events.
 func (d *delivery) apply(results []result) {
 	o := d.o
-	sent := 0
+	sent, truncated := 0, 0
 	for _, r := range results {
 		switch r.v.kind {
 		case accepted:
 			sent++
+			truncated += d.events[r.idx].LongStrings
 			d.transient.reset()
 			d.config.reset()
 			continue
@@ -231,24 +243,40 @@ func (d *delivery) apply(results []result) {
 	if sent > 0 {
 		o.metrics.eventsSent.Incr(int64(sent))
 	}
+	if truncated > 0 {
+		o.metrics.truncatedValues.Incr(int64(truncated))
+	}
 }
 
+// batchError reports each failed event's error. When only one failed, it
+// is the batch's error too: Benthos hands a batch of one message the batch's
+// error rather than the message's, and the dead letter must say why.
 func (d *delivery) batchError(batch service.MessageBatch) error {
-	var bErr *service.BatchError
+	failed, first := 0, -1
 	for i, err := range d.errs {
-		if err == nil {
-			continue
+		if err != nil {
+			if failed++; first < 0 {
+				first = i
+			}
 		}
-		if bErr == nil {
-			bErr = service.NewBatchError(batch, errors.New("amplitude: some events failed for good; see each event's error"))
-		}
-		bErr.Failed(i, err)
 	}
-	if bErr == nil {
+	if failed == 0 {
 		return nil
+	}
+	head := d.errs[first]
+	if failed > 1 {
+		head = errSomeFailed
+	}
+	bErr := service.NewBatchError(batch, head)
+	for i, err := range d.errs {
+		if err != nil {
+			bErr.Failed(i, err)
+		}
 	}
 	return bErr
 }
+
+var errSomeFailed = errors.New("amplitude: some events failed for good; see each event's error")
 
 // backoff is jittered exponential backoff without an end, counted in
 // rounds: the events of one failed request (or of several failing together)

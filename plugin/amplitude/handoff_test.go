@@ -34,7 +34,7 @@ func TestEventsFromTheMappingProcessorGetEveryCheckOfTheOutput(t *testing.T) {
 			name:       "the output's min_id_length applies to the ids the processor wrote",
 			fields:     `{min_id_length: 6}`,
 			processors: []string{`currents_to_amplitude: {}`},
-			fail:       map[string]string{"event-short": "invalid_id"},
+			fail:       map[string]string{"event-short": "invalid_id_length"},
 		},
 		{
 			name:   "an event changed after the processor is read again",

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +47,110 @@ func init() {
 	}
 }
 
+// The test_metrics exporter records every metric of a pipeline, so that
+// tests read the output's counters as an operator would.
+var metricSets sync.Map // name -> *metricSet
+
+type metricSet struct {
+	mu     sync.Mutex
+	values map[string]map[string]int64 // metric name -> "key=value,..." -> value
+}
+
+func init() {
+	err := service.RegisterMetricsExporter("test_metrics",
+		service.NewConfigSpec().Field(service.NewStringField("name")),
+		func(conf *service.ParsedConfig, _ *service.Logger) (service.MetricsExporter, error) {
+			name, err := conf.FieldString("name")
+			if err != nil {
+				return nil, err
+			}
+			m, _ := metricSets.LoadOrStore(name, &metricSet{values: map[string]map[string]int64{}})
+			return m.(*metricSet), nil
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+type metricValue struct {
+	set    *metricSet
+	name   string
+	labels string
+	add    bool // a counter or timer (counts its timings); else a gauge
+}
+
+func (v metricValue) Incr(n int64) { v.set.record(v, n) }
+func (v metricValue) Timing(int64) { v.set.record(v, 1) }
+func (v metricValue) Set(n int64)  { v.set.record(v, n) }
+func (m *metricSet) record(v metricValue, n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v.add {
+		n += m.values[v.name][v.labels]
+	}
+	m.values[v.name][v.labels] = n
+}
+
+func (m *metricSet) ctor(name string, keys []string, add bool) func(values ...string) metricValue {
+	m.mu.Lock()
+	if m.values[name] == nil {
+		m.values[name] = map[string]int64{}
+	}
+	m.mu.Unlock()
+	return func(values ...string) metricValue {
+		pairs := make([]string, len(keys))
+		for i, k := range keys {
+			pairs[i] = k + "=" + values[i]
+		}
+		return metricValue{set: m, name: name, labels: "," + strings.Join(pairs, ",") + ",", add: add}
+	}
+}
+
+func (m *metricSet) NewCounterCtor(name string, keys ...string) service.MetricsExporterCounterCtor {
+	c := m.ctor(name, keys, true)
+	return func(values ...string) service.MetricsExporterCounter { return c(values...) }
+}
+
+func (m *metricSet) NewTimerCtor(name string, keys ...string) service.MetricsExporterTimerCtor {
+	c := m.ctor(name, keys, true)
+	return func(values ...string) service.MetricsExporterTimer { return c(values...) }
+}
+
+func (m *metricSet) NewGaugeCtor(name string, keys ...string) service.MetricsExporterGaugeCtor {
+	c := m.ctor(name, keys, false)
+	return func(values ...string) service.MetricsExporterGauge { return c(values...) }
+}
+
+func (m *metricSet) Close(context.Context) error { return nil }
+
+// sum adds up a metric over the label sets that hold every given key=value.
+func (m *metricSet) sum(name string, labels ...string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var total int64
+	for set, v := range m.values[name] {
+		all := true
+		for _, l := range labels {
+			all = all && strings.Contains(set, ","+l+",")
+		}
+		if all {
+			total += v
+		}
+	}
+	return total
+}
+
+// names lists the metrics created, whether or not they were ever set.
+func (m *metricSet) names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for name := range m.values {
+		out = append(out, name)
+	}
+	return out
+}
+
 func (c *capture) Connect(context.Context) error { return nil }
 func (c *capture) Close(context.Context) error   { return nil }
 func (c *capture) WriteBatch(_ context.Context, b service.MessageBatch) error {
@@ -75,9 +177,11 @@ func (c *capture) snapshot() map[string][]string {
 
 // pipeline is a real stream: a producer feeding `fallback: [amplitude, test_capture]`.
 type pipeline struct {
+	name    string
 	produce service.MessageBatchHandlerFunc
 	capture *capture
-	logs    *syncbuf.Buffer // warnings and errors, also written to stderr
+	metrics *metricSet
+	logs    *syncbuf.Buffer // log lines at warn level and above
 	stop    func()
 }
 
@@ -88,7 +192,27 @@ var pipelines atomic.Int64
 // processors.
 func startPipeline(t *testing.T, url string, fields string, processors ...string) *pipeline {
 	t.Helper()
-	name := fmt.Sprintf("capture-%d", pipelines.Add(1))
+	p, sb := newPipeline(t, fmt.Sprintf("capture-%d", pipelines.Add(1)))
+	var err error
+	if p.produce, err = sb.AddBatchProducerFunc(); err != nil {
+		t.Fatal(err)
+	}
+	for _, proc := range processors {
+		if err := sb.AddProcessorYAML(proc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sb.AddOutputYAML(fmt.Sprintf(`fallback: [ {amplitude: %s}, {test_capture: {name: %s}} ]`, amplitudeConfig(t, url, fields), p.name)); err != nil {
+		t.Fatal(err)
+	}
+	p.run(t, sb)
+	return p
+}
+
+// amplitudeConfig is the output's config as JSON: the test defaults (fast
+// backoffs) with the given YAML fields on top.
+func amplitudeConfig(t *testing.T, url, fields string) []byte {
+	t.Helper()
 	conf := map[string]any{
 		"endpoint":           url + "/2/httpapi",
 		"api_key":            "test-api-key",
@@ -107,29 +231,34 @@ func startPipeline(t *testing.T, url string, fields string, processors ...string
 		conf[k] = v
 	}
 	amp, _ := json.Marshal(conf)
+	return amp
+}
+
+// newPipeline starts a stream builder whose logs, metrics and dead letters
+// (test_capture with the same name) the pipeline keeps.
+func newPipeline(t *testing.T, name string) (*pipeline, *service.StreamBuilder) {
+	t.Helper()
 	sb := service.NewStreamBuilder()
-	logs := new(syncbuf.Buffer)
-	sb.SetLogger(slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logs), &slog.HandlerOptions{Level: slog.LevelWarn})))
-	produce, err := sb.AddBatchProducerFunc()
-	if err != nil {
+	logs := &syncbuf.Buffer{}
+	sb.SetLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := sb.SetMetricsYAML(fmt.Sprintf(`test_metrics: {name: %s}`, name)); err != nil {
 		t.Fatal(err)
 	}
-	for _, proc := range processors {
-		if err := sb.AddProcessorYAML(proc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sb.AddOutputYAML(fmt.Sprintf(`fallback: [ {amplitude: %s}, {test_capture: {name: %s}} ]`, amp, name)); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := captures.LoadOrStore(name, &capture{failures: map[string][]string{}})
+	m, _ := metricSets.LoadOrStore(name, &metricSet{values: map[string]map[string]int64{}})
+	return &pipeline{name: name, capture: c.(*capture), metrics: m.(*metricSet), logs: logs}, sb
+}
+
+// run builds and runs the stream; p.stop stops it, at the latest when the
+// test ends.
+func (p *pipeline) run(t *testing.T, sb *service.StreamBuilder) {
+	t.Helper()
 	stream, err := sb.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(context.Background()) }()
-	c, _ := captures.LoadOrStore(name, &capture{failures: map[string][]string{}})
-	p := &pipeline{produce: produce, capture: c.(*capture), logs: logs}
 	var once sync.Once
 	p.stop = func() {
 		once.Do(func() {
@@ -142,7 +271,6 @@ func startPipeline(t *testing.T, url string, fields string, processors ...string
 		})
 	}
 	t.Cleanup(p.stop)
-	return p
 }
 
 // send produces events in batches of batchSize, concurrently, and waits for

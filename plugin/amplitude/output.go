@@ -26,6 +26,7 @@ const (
 	fieldEndpoint        = "endpoint"
 	fieldAPI             = "api"
 	fieldMinIDLength     = "min_id_length"
+	fieldMaxFuture       = "max_future"
 	fieldGzip            = "gzip"
 	fieldTimeout         = "timeout"
 	fieldTLS             = "tls"
@@ -41,6 +42,7 @@ const (
 	fieldBurst           = "burst"
 	fieldQuota           = "daily_quota"
 	fieldMaxHold         = "max_hold"
+	fieldOnHoldTimeout   = "on_hold_timeout"
 	fieldMaxTrackedIDs   = "max_tracked_ids"
 	fieldLogInterval     = "log_interval"
 	fieldRequestsFlight  = "max_requests_in_flight"
@@ -85,7 +87,13 @@ Per-device limits are enforced before sending (see `+"`limits`"+`): an id over i
 
 The output sends the batches it receives and has no batching of its own: batch upstream, with the input's batching policy or the `+"`batched`"+` input (2000 events and 1s are good values). Batching at the output would merge transactions, and Benthos then reports a failure per transaction instead of per event.
 
-An event fails for good only with a reason, in an error of the form `+"`amplitude: <reason>: <detail>`"+` that a `+"`fallback`"+` output receives in the `+"`fallback_error`"+` metadata. Reasons: `+strings.Join(failureReasons, ", ")+`.`).
+Before sending, events are held to Amplitude's documented rules: ids of `+"`min_id_length`"+` to 1024 characters and not on Amplitude's list of invalid ids, a `+"`time`"+` in milliseconds before the year 10000 (and up to `+"`max_future`"+` ahead, if set), `+"`event_properties`"+` and `+"`user_properties`"+` nested at most 40 levels, no event name Amplitude reserves (`+"`[Amplitude] Revenue`"+` and the like). String values longer than 1024 characters are sent as they are, and Amplitude truncates them: the `+"`amplitude_truncated_values`"+` counter tells how many it took.
+
+An event fails for good only with a reason, in an error of the form `+"`amplitude: <reason>: <detail>`"+` that a `+"`fallback`"+` output receives in the `+"`fallback_error`"+` metadata, one event at a time or in a batch. Reasons: `+strings.Join(failureReasons, ", ")+`.
+
+### Metrics
+
+`+metricsTable()+``).
 		Fields(
 			service.NewStringField(fieldAPIKey).Secret().Default("").
 				Description("The Amplitude project's API key. Use an environment variable: `${AMPLITUDE_API_KEY}`. `api_key_file`, when set, takes precedence."),
@@ -99,7 +107,10 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 			service.NewStringEnumField(fieldAPI, "http_v2", "batch").Default("http_v2").
 				Description("`http_v2` (requests under 1 MB, 30 events/s per id) or `batch` (20 MB, 1000 events/s per id, for backfills)."),
 			service.NewIntField(fieldMinIDLength).Default(5).
-				Description("Amplitude's `min_id_length` option: shorter user and device ids are refused. Sent with every request."),
+				Description("Amplitude's `min_id_length` option: shorter user and device ids fail with reason `invalid_id_length`, and a warning naming this setting is logged at most once per `log_interval` while they do. Sent with every request. Real Braze data often has shorter external ids: lower it if they are real users."),
+			service.NewDurationField(fieldMaxFuture).Default("0s").
+				Description("When positive, events whose `time` is more than this ahead of now fail with reason `invalid_time`: a broken clock or a wrong unit rather than an event that happened, which Amplitude would store and show at the end of every chart. Off by default: Amplitude documents taking such times, and Braze's own sample data carries times years ahead. A time past the year 9999 always fails, whatever this says: Amplitude cannot hold it, and it is what microseconds or nanoseconds taken for milliseconds (or a time in milliseconds multiplied by 1000 again) give.").
+				Example("24h"),
 			service.NewBoolField(fieldGzip).Default(false).
 				Description("Compress request bodies with gzip. Limits apply to the uncompressed body."),
 			service.NewDurationField(fieldTimeout).Default("30s").
@@ -121,7 +132,9 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 				service.NewIntField(fieldQuota).Default(ampapi.HTTPV2.Limits().DailyQuota).
 					Description("Events per id per rolling 24 hours. 0 turns the check off."),
 				service.NewDurationField(fieldMaxHold).Default("10s").
-					Description("The longest an event waits for its ids' limits. Past it, the event fails with reason `device_rate_limited` (or `daily_quota`)."),
+					Description("The longest an event waits for its ids' limits. Past it, the event fails with reason `device_rate_limited` (or `daily_quota`), or `nack` (see `on_hold_timeout`)."),
+				service.NewStringEnumField(fieldOnHoldTimeout, onHoldDeadLetter, onHoldNack).Default(onHoldDeadLetter).
+					Description("What an event held past `max_hold` for its ids' rate (or a 429's pause) becomes. `"+onHoldDeadLetter+"`: it fails with reason `device_rate_limited` and a `fallback` dead-letters it, to be replayed by hand. `"+onHoldNack+"`: it fails with reason `nack` (`amplitude: nack: device_rate_limited: ...`), for the config to reject so that the input delivers it again later, as Braze's own connector delays such devices: route `nack` to a `reject` output behind the `fallback` (see the example). Its source then redelivers it, with its batch if it cannot tell events apart (Braze resends the whole request): the events Amplitude already took are sent again, charged to their ids' limits again, and deduplicated by `insert_id`; so a batch must not hold more events of one id than `burst` plus `rate` times `max_hold`, or it is nacked every time. Inputs that replay nacks themselves (`auto_replay_nacks`, such as `file`) replay only the failed events of a batch, but in Benthos v4.60.0 a replay that fails in part again can acknowledge the wrong event: keep `"+onHoldDeadLetter+"` with them, or batches of one event. Events over their daily quota are not nacked: they would come back for hours."),
 				service.NewIntField(fieldMaxTrackedIDs).Default(2_000_000).
 					Description("Ids the limiter keeps state for (about 50 bytes each). At the cap, the id whose state expires soonest is forgotten."),
 			).Description("Per-id limits enforced before sending, so one hot device never delays the others nor costs a whole request a 429.").Advanced(),
@@ -150,20 +163,44 @@ output:
         codec: lines
       processors:
         - mapping: 'root = {"reason": meta("fallback_error"), "event": this}'
+`).
+		Example("Nack events held for their device's rate", "With `limits.on_hold_timeout: nack`, an event that cannot go within `limits.max_hold` fails with reason `nack`; behind the `fallback`, a `switch` rejects it, so the input nacks its message and the source delivers it again later (the `braze_currents` input answers 500 and Braze retries the request). Every other failure goes to the dead letter, as above. See config/braze-receiver.yaml.", `
+output:
+  fallback:
+    - amplitude:
+        api_key: ${AMPLITUDE_API_KEY}
+        limits:
+          on_hold_timeout: nack
+    - switch:
+        cases:
+          - check: '@fallback_error.has_prefix("amplitude: nack: ")'
+            output:
+              reject: '${! @fallback_error }'
+          - output:
+              file:
+                path: ./dead-letter.jsonl
+                codec: lines
 `)
 }
 
 var failureReasons = []string{
-	ampapi.ReasonInvalidJSON, ampapi.ReasonMissingEventType, ampapi.ReasonMissingID, ampapi.ReasonInvalidID, ampapi.ReasonInvalidTime,
-	ampapi.ReasonTooLarge, ampapi.ReasonInvalidField, ampapi.ReasonMissingField, ampapi.ReasonInvalidIDLength, ampapi.ReasonSilenced,
-	ampapi.ReasonRejected, ampapi.ReasonDailyQuota, ampapi.ReasonRateLimited,
+	ampapi.ReasonInvalidJSON, ampapi.ReasonMissingEventType, ampapi.ReasonInvalidEventType, ampapi.ReasonMissingID, ampapi.ReasonInvalidID,
+	ampapi.ReasonInvalidIDLength, ampapi.ReasonInvalidTime, ampapi.ReasonTooDeep, ampapi.ReasonTooLarge, ampapi.ReasonInvalidField,
+	ampapi.ReasonMissingField, ampapi.ReasonSilenced, ampapi.ReasonRejected, ampapi.ReasonDailyQuota, ampapi.ReasonRateLimited, ampapi.ReasonNack,
 }
+
+// on_hold_timeout values.
+const (
+	onHoldDeadLetter = "dead_letter"
+	onHoldNack       = "nack"
+)
 
 // output is the amplitude output. WriteBatch may run concurrently.
 type output struct {
 	kind          ampapi.Kind
 	minIDLength   int
 	maxEventBytes int
+	maxFuture     time.Duration
 	keys          *keySource
 	sender        *sender
 	senders       int
@@ -171,6 +208,7 @@ type output struct {
 	limiter       *limiter.Limiter
 	holdDaily     bool
 	maxHold       time.Duration
+	nackOnHold    bool // on_hold_timeout: nack
 	throttlePause time.Duration
 	retry         backoffConfig
 	configRetry   backoffConfig
@@ -181,6 +219,7 @@ type output struct {
 	faultLog     *intervalLog
 	failingLog   *intervalLog
 	keyFileLog   *intervalLog
+	shortIDLog   *intervalLog
 
 	now func() time.Time
 
@@ -224,6 +263,12 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	}
 	if o.minIDLength < 1 {
 		return nil, fmt.Errorf("%s: must be at least 1", fieldMinIDLength)
+	}
+	if o.maxFuture, err = conf.FieldDuration(fieldMaxFuture); err != nil {
+		return nil, err
+	}
+	if o.maxFuture < 0 {
+		return nil, fmt.Errorf("%s: must not be negative", fieldMaxFuture)
 	}
 	useGzip, err := conf.FieldBool(fieldGzip)
 	if err != nil {
@@ -292,6 +337,9 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	o.keyFileLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
 		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
 	}}
+	o.shortIDLog = &intervalLog{interval: interval, log: func(n int, fields string) {
+		o.log.Warnf("%d events failed since the last report for ids shorter than min_id_length %d (%s): if such ids are real, lower the output's min_id_length", n, o.minIDLength, fields)
+	}}
 	return o, nil
 }
 
@@ -340,6 +388,14 @@ func (o *output) newLimiter(conf *service.ParsedConfig) (*limiter.Limiter, error
 	if o.maxHold, err = conf.FieldDuration(fieldMaxHold); err != nil {
 		return nil, err
 	}
+	onHold, err := conf.FieldString(fieldOnHoldTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if onHold != onHoldDeadLetter && onHold != onHoldNack {
+		return nil, fmt.Errorf("%s: %q is not one of %q, %q", fieldOnHoldTimeout, onHold, onHoldDeadLetter, onHoldNack)
+	}
+	o.nackOnHold = onHold == onHoldNack
 	tracked, err := conf.FieldInt(fieldMaxTrackedIDs)
 	if err != nil {
 		return nil, err

@@ -151,7 +151,7 @@ func TestEveryAmplitudeAnswerEndsEachEventRight(t *testing.T) {
 				}
 			},
 			fail: map[string]string{
-				"short-id": "invalid_id", "blocklisted": "invalid_id", "no-ids": "missing_id", "seconds": "invalid_time",
+				"short-id": "invalid_id_length", "blocklisted": "invalid_id", "no-ids": "missing_id", "seconds": "invalid_time",
 				"no-type": "missing_event_type", "too-large": "too_large", "not-json": "invalid_json",
 			},
 			check: func(t *testing.T, s emulator.Stats) {
