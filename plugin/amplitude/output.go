@@ -83,7 +83,13 @@ func outputSpec() *service.ConfigSpec {
 - 429: the throttled device and user ids are paused for `+"`throttle_pause`"+`, the other events are sent again at once.
 - 5xx, timeouts, refused or reset connections: retried with jittered exponential backoff inside the output, for as long as it takes; they never reach the input as failures.
 
-Per-device limits are enforced before sending (see `+"`limits`"+`): an id over its rate waits on its own while every other id keeps flowing.
+### Per-device limits
+
+Amplitude allows each device_id and each user_id 30 events/s on HTTP V2 (1000 on Batch, averaged over 30 s) and 500,000 events per rolling 24 hours; throttling one id costs a whole request a 429. The output keeps every id under those limits itself (see `+"`limits`"+`): a GCRA rate limit per id, a pause ledger fed by 429 answers, and a rolling 24-hour count per id in hourly buckets. An event is sent only when both its ids have budget; one that must wait is scheduled for the time its ids allow and waits on its own while the other events of its batch, and every other id, keep flowing. A wait longer than `+"`limits.max_hold`"+` fails the event with `+"`device_rate_limited`"+` (or nacks it, see `+"`limits.on_hold_timeout`"+`). An event whose request failed with a 5xx or no answer may already be in Amplitude, so it is never failed for a limit: it waits for its ids however long that takes (insert_id makes resending it safe).
+
+Benthos acknowledges a batch as a whole, so an event held by its ids' limits keeps its batch's slot (one of `+"`max_in_flight`"+`) for up to `+"`limits.max_hold`"+`. A device far over its rate has at most rate x max_hold events held at once (250 with the HTTP V2 defaults), so a few hot devices pin a few hundred batches at worst: size `+"`max_in_flight`"+` for it. Memory for the ids is bounded: they are kept as seeded 64-bit hashes, about 50 bytes each (measured at a million ids), idle ids are forgotten incrementally, and at `+"`limits.max_tracked_ids`"+` the id whose state expires soonest makes room.
+
+On shutdown the output waits for requests in flight within the host's `+"`shutdown_timeout`"+`; a batch not finished by then is not acknowledged, so the input delivers it again (insert_id makes that safe).
 
 The output sends the batches it receives and has no batching of its own: batch upstream, with the input's batching policy or the `+"`batched`"+` input (2000 events and 1s are good values). Batching at the output would merge transactions, and Benthos then reports a failure per transaction instead of per event.
 
