@@ -21,7 +21,9 @@ func init() {
 
 On raw bytes (`+"`content().currents_to_amplitude()`"+`) the event is read in one validating pass and the result is JSON bytes, with no Bloblang JSON round trip: use this form for volume. On an object (`+"`this.currents_to_amplitude()`"+`) the result is an object. Both give the same event.
 
-An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`. The `+"`currents_to_amplitude`"+` processor does the same in one step, cheaper still.`).
+An event that cannot be mapped fails with an error naming the event id and the field. An event the options leave out (type not selected, or anonymous user while `+"`anonymous`"+` is false) maps to `+"`null`"+`; drop it with `+"`root = if root == null { deleted() }`"+`. The `+"`currents_to_amplitude`"+` processor does the same in one step, cheaper still.
+
+`+producedDoc).
 		Param(bloblang.NewStringParam(optProfile).Default(ProfileBraze).Description(optionDocs[optProfile])).
 		Param(bloblang.NewAnyParam(optNames).Default(map[string]any{}).Description(optionDocs[optNames])).
 		Param(bloblang.NewAnyParam(optInclude).Default([]any{}).Description(optionDocs[optInclude])).

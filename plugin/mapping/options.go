@@ -58,6 +58,20 @@ const (
 	optPIIFields    = "pii_fields"
 )
 
+// producedDoc says what the mapping writes, once for the method's and the
+// processor's docs.
+const producedDoc = "What it writes (Braze's own export, with the event table in resources/braze-amplitude-events.json):\n\n" +
+	"| Amplitude field | From |\n|---|---|\n" +
+	"| `event_type` | `[Appboy] Email Open` and the like, by Currents type; custom events `[Appboy] [Custom Event] <name>`; unknown types `[Appboy] <type>` |\n" +
+	"| `insert_id` | the Currents `id`, stable across Braze's retries, so Amplitude deduplicates |\n" +
+	"| `time` | Currents `time` (seconds) x 1000, or `time_ms` when the event has it |\n" +
+	"| `user_id` / `device_id` | `external_user_id` / `device_id`; Braze's internal `user_id` never reaches the top level |\n" +
+	"| `library` | `Braze` |\n" +
+	"| `idfa` / `adid` | `ad_id` by `ad_id_type` (`ios_idfa`, `google_ad_id`), on the types that carry it |\n" +
+	"| `productId`, `price` | purchases |\n" +
+	"| `event_properties` | every other Currents property, and `user.timezone`; custom and purchase properties flattened as `[Custom event property] <key>` and `[Purchase property] <key>` |\n\n" +
+	"An event with neither `external_user_id` nor `device_id`, without `id`, `time` or `event_type`, with wrong types, or with bytes that are not UTF-8 fails with an error naming the event and the field, e.g. `currents event \"a1b2\": field user: has neither external_user_id nor device_id; Amplitude needs one`."
+
 // optionDocs document each option once for the method and the processor.
 var optionDocs = map[string]string{
 	optProfile:      `Event naming: "braze" ([Appboy] names, as Braze's export) or "currents" (the raw Currents type; custom events by their own name).`,

@@ -18,7 +18,9 @@ func processorSpec() *service.ConfigSpec {
 		Summary("Turns each message, a Braze Currents event as JSON, into the Amplitude event Braze's own export would send; drops the events the options leave out.").
 		Description(`The same mapping as the `+"`currents_to_amplitude`"+` Bloblang method on raw bytes, in one step: the event is read in one validating pass and the message becomes the Amplitude event's JSON. It saves the Bloblang machinery around the method (a few microseconds per event), which matters at volume.
 
-An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters. A message already flagged when it arrives (by an input, say) passes unchanged, keeping its reason.`).
+An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters. A message already flagged when it arrives (by an input, say) passes unchanged, keeping its reason.
+
+`+producedDoc).
 		Fields(
 			service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
 			service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
