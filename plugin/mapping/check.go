@@ -1,6 +1,9 @@
 package mapping
 
-import "github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
+import (
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
+)
 
 // checkEvent validates the fields scanEvent found, in an order that decides
 // which error an event with several faults gets. It returns the event's plan
@@ -50,6 +53,9 @@ func (m *Mapper) checkEvent(ev *rawEvent) (*plan, int64, error) {
 		if !ok || v <= 0 {
 			return nil, 0, &FieldError{EventID: id, Field: "properties.time_ms", Problem: "expected a positive number of milliseconds"}
 		}
+		if v > ampapi.MaxTimeMillis {
+			return nil, 0, &FieldError{EventID: id, Field: "properties.time_ms", Problem: "milliseconds past the year 9999, the latest Amplitude holds: microseconds sent as milliseconds?"}
+		}
 		ms = v
 	}
 	if p.custom {
@@ -88,6 +94,10 @@ func timeOf(v jsonscan.Value, id string) (int64, error) {
 	}
 	if !ok || ms <= 0 {
 		return 0, &FieldError{EventID: id, Field: "time", Problem: "expected a positive UNIX time in seconds"}
+	}
+	if ms > ampapi.MaxTimeMillis {
+		// 1700000000123 seconds is the year 55,800: milliseconds, most likely.
+		return 0, &FieldError{EventID: id, Field: "time", Problem: "a UNIX time in seconds past the year 9999, the latest Amplitude holds: milliseconds sent as seconds?"}
 	}
 	return ms, nil
 }

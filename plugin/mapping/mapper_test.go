@@ -400,3 +400,29 @@ func TestTimesParseAsStrconvDoes(t *testing.T) {
 		}
 	}
 }
+
+// A Currents time in milliseconds (or a time_ms in microseconds) would give
+// an Amplitude time tens of thousands of years ahead: refused, naming the
+// field, at Amplitude's own ceiling (ampapi.MaxTimeMillis, the year 9999).
+func TestImpossibleTimesAreRefusedNamingTheField(t *testing.T) {
+	event := func(time, props string) string {
+		return `{"event_type":"users.messages.email.Open","id":"ev-1","time":` + time + `,"user":{"external_user_id":"user-1"},"properties":{` + props + `}}`
+	}
+	for _, tt := range []struct {
+		name, event, want string
+	}{
+		{"time in milliseconds", event("1700000000123", ""), `currents event "ev-1": field time: a UNIX time in seconds past the year 9999`},
+		{"time_ms in microseconds", event("1700000000", `"time_ms":1700000000123000`), `currents event "ev-1": field properties.time_ms: milliseconds past the year 9999`},
+		{"the last second of 9999 is a time", event("253402300799", ""), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := mapWith(t, DefaultOptions(), tt.event)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error starting %q", err, tt.want)
+			}
+		})
+	}
+}
