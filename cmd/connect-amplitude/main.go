@@ -1,7 +1,8 @@
 // Command connect-amplitude is Benthos with the host's pure and io
-// components, this project's plugins, and the Redpanda Connect components its
-// configs use (prometheus), registered here only: every host subcommand (run,
-// lint, test, echo, blobl, list) works as in Benthos.
+// components, this project's plugins, and the components its configs use
+// that Redpanda Connect also has (prometheus, kafka_franz), registered here
+// only: every host subcommand (run, lint, test, echo, blobl, list) works as
+// in Benthos.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/impl/kafka"
 	"github.com/connect-amplitude/connect-amplitude/internal/impl/prometheus"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin"
 )
@@ -30,6 +32,9 @@ var (
 func environment() (*service.Environment, error) {
 	env := service.GlobalEnvironment().Clone()
 	if err := prometheus.Register(env); err != nil {
+		return nil, err
+	}
+	if err := kafka.Register(env); err != nil {
 		return nil, err
 	}
 	return env, nil
