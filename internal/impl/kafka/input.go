@@ -468,7 +468,8 @@ func (r *reader) flushDueLocked() {
 		if p.batcher == nil || p.open == 0 || p.state != owned {
 			continue
 		}
-		if d, ok := p.batcher.UntilNext(); ok && d <= 0 {
+		// A batch that is due reports 1ns, never zero.
+		if d, ok := p.batcher.UntilNext(); ok && d <= time.Nanosecond {
 			r.flushLocked(p)
 		}
 	}

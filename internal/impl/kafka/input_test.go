@@ -254,6 +254,47 @@ output:
 	again.ack()
 }
 
+// A partition's batch is handed out when its count is reached or its
+// period ends, whichever comes first.
+func TestInputHandsOutABatchAtItsCountOrAtTheEndOfItsPeriod(t *testing.T) {
+	c := kafkatest.New(t)
+	topic, group := c.Topic(t, 2), kafkatest.Name(t, "group")
+	produceN(t, c, topic, 0, "p0-", 25)
+	produceN(t, c, topic, 1, "p1-", 7)
+	env, batches := newEnv(t)
+	startStream(t, env, inputYAML(c, topic, group, `    batching:
+      count: 10
+      period: 50ms
+output:
+  test_hold: {}`))
+
+	got := map[string][]int{}
+	timeout := time.After(30 * time.Second)
+	for n := 0; n < 32; {
+		select {
+		case h := <-batches:
+			p := h.meta(0, "kafka_partition")
+			for i := range h.batch {
+				if h.meta(i, "kafka_partition") != p {
+					t.Fatalf("a batch mixes partitions %s and %s", p, h.meta(i, "kafka_partition"))
+				}
+			}
+			got[p] = append(got[p], len(h.batch))
+			n += len(h.batch)
+			h.ack()
+		case <-timeout:
+			t.Fatalf("batches so far %v: the rest never came", got)
+		}
+	}
+	for p, sizes := range got {
+		for _, size := range sizes {
+			if size > 10 {
+				t.Errorf("partition %s: a batch of %d, over the count", p, size)
+			}
+		}
+	}
+}
+
 // The metadata Redpanda Connect's kafka_franz gives a message.
 func TestInputSetsTheRecordsMetadata(t *testing.T) {
 	c := kafkatest.New(t)
