@@ -76,16 +76,9 @@ type connection struct {
 
 func parseConnection(conf *service.ParsedConfig, log *service.Logger) (connection, error) {
 	var c connection
-	list, err := conf.FieldStringList(fieldSeedBrokers)
-	if err != nil {
+	var err error
+	if c.brokers, err = commaList(conf, fieldSeedBrokers); err != nil {
 		return c, err
-	}
-	for _, item := range list {
-		for b := range strings.SplitSeq(item, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				c.brokers = append(c.brokers, b)
-			}
-		}
 	}
 	if len(c.brokers) == 0 {
 		return c, fmt.Errorf("%s: at least one broker address is required", fieldSeedBrokers)
@@ -110,6 +103,24 @@ func parseConnection(conf *service.ParsedConfig, log *service.Logger) (connectio
 		c.opts = append(c.opts, kgo.SASL(mechs...))
 	}
 	return c, nil
+}
+
+// commaList reads a string list field whose items may each hold several
+// values separated by commas, as Redpanda Connect's seed_brokers and topics.
+func commaList(conf *service.ParsedConfig, field string) ([]string, error) {
+	list, err := conf.FieldStringList(field)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, item := range list {
+		for v := range strings.SplitSeq(item, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
 }
 
 func parseSASL(conf *service.ParsedConfig) ([]sasl.Mechanism, error) {

@@ -248,18 +248,12 @@ func newReader(conf *service.ParsedConfig, mgr *service.Resources) (*reader, err
 	if r.conn, err = parseConnection(conf, mgr.Logger()); err != nil {
 		return nil, err
 	}
-	list, err := conf.FieldStringList(fieldTopics)
-	if err != nil {
+	if r.topics, err = commaList(conf, fieldTopics); err != nil {
 		return nil, err
 	}
-	for _, item := range list {
-		for t := range strings.SplitSeq(item, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				if strings.Contains(t, ":") {
-					return nil, fmt.Errorf("%s: %q: explicit partitions are not supported, list topic names only", fieldTopics, t)
-				}
-				r.topics = append(r.topics, t)
-			}
+	for _, t := range r.topics {
+		if strings.Contains(t, ":") {
+			return nil, fmt.Errorf("%s: %q: explicit partitions are not supported, list topic names only", fieldTopics, t)
 		}
 	}
 	if len(r.topics) == 0 {

@@ -425,8 +425,8 @@ func TestInputCommitsNothingForALostPartition(t *testing.T) {
 	produceN(t, c, topic, 0, "m", 3)
 	env, batches := newEnv(t)
 	s := startStream(t, env, inputYAML(c, topic, group, "    commit_period: 100ms\noutput:\n  test_hold: {}"))
-	first := receive(t, batches, 3)
-	first[0].ack()
+	first := byContent(receive(t, batches, 3))
+	first["m0"].ack()
 	eventually(t, "the first message is committed", func() bool { return c.Committed(t, group, topic)[0] == 1 })
 
 	var once sync.Once
@@ -449,8 +449,8 @@ func TestInputCommitsNothingForALostPartition(t *testing.T) {
 	})
 	<-lost
 	eventually(t, "the input reports the loss", func() bool { return strings.Contains(s.log.String(), "partitions lost without a rebalance") })
-	first[1].ack()
-	first[2].ack()
+	first["m1"].ack()
+	first["m2"].ack()
 	// Whatever the group does next, offsets 1 and 2 come again.
 	again := receive(t, batches, 2)
 	if got := c.Committed(t, group, topic)[0]; got != 1 {
@@ -469,27 +469,34 @@ func TestInputCommitsNothingForALostPartition(t *testing.T) {
 }
 
 // Settings that cannot work fail the config with the field's name.
-func TestInputRejectsBadConfigNamingTheField(t *testing.T) {
+func TestComponentsRejectBadConfigNamingTheField(t *testing.T) {
 	tests := []struct {
-		name, fields, want string
+		kind, name, fields, want string
 	}{
-		{"no group", `topics: [t]`, "consumer_group"},
-		{"explicit partitions", "topics: [ \"t:0\" ]\nconsumer_group: g", "topics"},
-		{"no topics", "topics: []\nconsumer_group: g", "topics"},
-		{"no brokers", "seed_brokers: [ \"\" ]\ntopics: [t]\nconsumer_group: g", "seed_brokers"},
-		{"checkpoint limit", "topics: [t]\nconsumer_group: g\ncheckpoint_limit: 0", "checkpoint_limit"},
-		{"fetch size", "topics: [t]\nconsumer_group: g\nfetch_max_bytes: lots", "fetch_max_bytes"},
-		{"heartbeat", "topics: [t]\nconsumer_group: g\nheartbeat_interval: 2m", "heartbeat_interval"},
-		{"commit period", "topics: [t]\nconsumer_group: g\ncommit_period: 10ms", "commit_period"},
-		{"sasl user", "topics: [t]\nconsumer_group: g\nsasl:\n  - mechanism: PLAIN", "sasl[0].username"},
+		{"input", "no group", `topics: [t]`, "consumer_group"},
+		{"input", "explicit partitions", "topics: [ \"t:0\" ]\nconsumer_group: g", "topics"},
+		{"input", "no topics", "topics: []\nconsumer_group: g", "topics"},
+		{"input", "no brokers", "seed_brokers: [ \"\" ]\ntopics: [t]\nconsumer_group: g", "seed_brokers"},
+		{"input", "checkpoint limit", "topics: [t]\nconsumer_group: g\ncheckpoint_limit: 0", "checkpoint_limit"},
+		{"input", "fetch size", "topics: [t]\nconsumer_group: g\nfetch_max_bytes: lots", "fetch_max_bytes"},
+		{"input", "heartbeat", "topics: [t]\nconsumer_group: g\nheartbeat_interval: 2m", "heartbeat_interval"},
+		{"input", "commit period", "topics: [t]\nconsumer_group: g\ncommit_period: 10ms", "commit_period"},
+		{"input", "sasl user", "topics: [t]\nconsumer_group: g\nsasl:\n  - mechanism: PLAIN", "sasl[0].username"},
+		{"output", "no topic", "key: k", "topic"},
+		{"output", "manual without partition", "topic: t\npartitioner: manual", "partition"},
+		{"output", "partition without manual", "topic: t\npartition: '1'", "partition"},
+		{"output", "max message bytes", "topic: t\nmax_message_bytes: huge", "max_message_bytes"},
+		{"output", "timeout", "topic: t\ntimeout: 0s", "timeout"},
+		{"output", "no brokers", "topic: t\nseed_brokers: [ \",\" ]", "seed_brokers"},
+		{"output", "sasl user", "topic: t\nsasl:\n  - mechanism: SCRAM-SHA-256\n    password: p", "sasl[0].username"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.kind+"/"+tt.name, func(t *testing.T) {
 			fields := tt.fields
 			if !strings.Contains(fields, "seed_brokers") {
 				fields = "seed_brokers: [ \"127.0.0.1:9\" ]\n" + fields
 			}
-			err := configError(t, "input", fields)
+			err := configError(t, tt.kind, fields)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one naming %s", err, tt.want)
 			}

@@ -264,32 +264,6 @@ func TestOutputProducesWithAcksAllIdempotenceAndCompression(t *testing.T) {
 	}
 }
 
-func TestOutputRejectsBadConfigNamingTheField(t *testing.T) {
-	tests := []struct {
-		name, fields, want string
-	}{
-		{"no topic", "key: k", "topic"},
-		{"manual without partition", "topic: t\npartitioner: manual", "partition"},
-		{"partition without manual", "topic: t\npartition: '1'", "partition"},
-		{"max message bytes", "topic: t\nmax_message_bytes: huge", "max_message_bytes"},
-		{"timeout", "topic: t\ntimeout: 0s", "timeout"},
-		{"no brokers", "topic: t\nseed_brokers: [ \",\" ]", "seed_brokers"},
-		{"sasl user", "topic: t\nsasl:\n  - mechanism: SCRAM-SHA-256\n    password: p", "sasl[0].username"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fields := tt.fields
-			if !strings.Contains(fields, "seed_brokers") {
-				fields = "seed_brokers: [ \"127.0.0.1:9\" ]\n" + fields
-			}
-			err := configError(t, "output", fields)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %s", err, tt.want)
-			}
-		})
-	}
-}
-
 // The input and the output authenticate with each SASL mechanism, and a
 // wrong password fails Connect.
 func TestClientsAuthenticateWithSASL(t *testing.T) {
