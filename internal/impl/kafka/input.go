@@ -141,7 +141,7 @@ input:
       period: 50ms
 output:
   amplitude:
-    api_key: ${AMPLITUDE_API_KEY:}
+    api_key_file: ./amplitude-api-key
 `)
 }
 
