@@ -16,7 +16,6 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
-	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
@@ -147,12 +146,19 @@ func TestAvroBackfillSendsEveryRecordOnceOrDeadLettersIt(t *testing.T) {
 // returns the log.
 func runBackfill(t *testing.T, env map[string]string) string {
 	t.Helper()
-	conf, err := os.ReadFile("avro-backfill.yaml")
+	return runUntilDone(t, "avro-backfill.yaml", env)
+}
+
+// runUntilDone runs a config with env, in the binary's environment, until
+// its input ends, and returns the log.
+func runUntilDone(t *testing.T, file string, env map[string]string) string {
+	t.Helper()
+	conf, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs syncbuf.Buffer
-	b := service.NewStreamBuilder()
+	b := binaryEnv(t).NewStreamBuilder()
 	b.SetEnvVarLookupFunc(func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok

@@ -13,13 +13,19 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/bundle"
 )
 
-func runCLI(t *testing.T, args ...string) {
+// binaryEnv is the binary's environment.
+func binaryEnv(t *testing.T) *service.Environment {
 	t.Helper()
 	env, err := bundle.Environment()
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetEnvironment(env),
+	return env
+}
+
+func runCLI(t *testing.T, args ...string) {
+	t.Helper()
+	code, err := service.RunCLIToCode(context.Background(), service.CLIOptSetEnvironment(binaryEnv(t)),
 		service.CLIOptSetArgs(append([]string{"connect-amplitude"}, args...)...))
 	if err != nil || code != 0 {
 		t.Fatalf("connect-amplitude %v: exit code %d, %v", args, code, err)

@@ -259,6 +259,19 @@ func hostPort(t *testing.T, url string) string {
 	return hp
 }
 
+// crashMidRun kills rcv with SIGKILL while sim still posts to it, as a crash
+// would, and starts a receiver at its address with start.
+func crashMidRun(t *testing.T, rcv *receiverProc, sim *simProc, start func(address string) *receiverProc) *receiverProc {
+	t.Helper()
+	rcv.kill()
+	select {
+	case <-sim.done:
+		t.Fatal("braze-sim had finished before the crash: the crash was not mid-run")
+	default:
+	}
+	return start(hostPort(t, rcv.URL))
+}
+
 // simProc is a braze-sim process posting events to a receiver.
 type simProc struct {
 	*process

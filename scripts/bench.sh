@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: throughput, CPU and memory of the connect-amplitude binary end
 # to end against the emulator (its own process), the same run with pure
-# Bloblang and the host's http_client output, and the Go benchmarks of each
-# stage. Prints one report; everything it measured stays in out/bench/.
+# Bloblang and the host's http_client output, the send stage reading Kafka
+# (config/kafka-send.yaml), and the Go benchmarks of each stage. Prints one
+# report; everything it measured stays in out/bench/.
 #
 #   scripts/bench.sh [-n EVENTS] [-runs N] [-baseline-n EVENTS] [-count N] [-no-profile] [-keep-inputs]
 #
@@ -10,9 +11,11 @@
 # -runs            runs of each end-to-end case but the baseline, in rounds
 #                  (default 3): this machine's speed drifts by 10-20% from one
 #                  run to the next, and the table shows each case's median run
-# -baseline-n      events of the baseline run (default: 250,000 or -n if
-#                  smaller): it is ~10x slower, and its rate is steady long
-#                  before; a smaller share keeps `make bench` under 10 minutes
+# -baseline-n      events of the baseline run and of the Kafka case (default:
+#                  250,000 or -n if smaller): the baseline is ~10x slower, and
+#                  its rate is steady long before; a smaller share keeps
+#                  `make bench` under 10 minutes; the Kafka case holds its
+#                  topic in bench-e2e's memory
 # -count           runs of each Go benchmark, for benchstat (default 6; 0 skips them)
 # -no-profile      skip the CPU profile of the HTTP V2 run (taken when -n >= 500,000)
 # -keep-inputs     keep the generated input files (about 0.9 GB per million events)
@@ -95,6 +98,10 @@ for round in $(seq "$runs"); do
 			run "baseline http_client" uniform "$out/baseline.jsonl" "$baseline_events" /2/httpapi -- \
 			"$bin/connect-amplitude" run --log.level warn config/bench/baseline_http_client.yaml || failed=1
 	fi
+	# The send stage: the first events of uniform, mapped into a topic of 12
+	# partitions of a Kafka cluster inside bench-e2e (kfake).
+	run "kafka_franz → amplitude http_v2" uniform "$out/baseline.jsonl" "$baseline_events" /2/httpapi -kafka -- \
+		env HTTP_ADDRESS=127.0.0.1:0 "$bin/connect-amplitude" run --log.level warn config/kafka-send.yaml || failed=1
 	run "amplitude http_v2" hot "$out/hot.jsonl" "$events" /2/httpapi -- $(ours http_v2) || failed=1
 	run "amplitude batch" hot "$out/hot.jsonl" "$events" /batch -- $(ours batch) || failed=1
 done
@@ -124,6 +131,9 @@ Amplitude's limits, so the baseline, which has no limiter, meets no 429 either (
 hot: 3 devices send 1% of the events, ~100x Amplitude's 30 events/s each on HTTP V2; the limiter holds their events up
 to max_hold (250ms in config/bench/amplitude.yaml), then dead-letters them as device_rate_limited.
 The baseline (config/bench/baseline_http_client.yaml) ran on the first $baseline_events events of the uniform input.
+kafka_franz: the send stage (config/kafka-send.yaml) on the same $baseline_events events, mapped beforehand into a topic of 12
+partitions of a Kafka cluster inside bench-e2e (kfake, sharing the machine's cores): timed from start until every event was
+ingested or dead-lettered (joining the consumer group included); its CPU and memory are the binary's own, shutdown included.
 EOF
 {
 	gobench=()

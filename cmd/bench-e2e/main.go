@@ -6,12 +6,15 @@
 // run's figures, and the Go benchmarks' summary, as one table.
 //
 //	bench-e2e run -name NAME -events N -input FILE -emulator BIN -path /2/httpapi \
-//	    -results FILE [-emulator-args ARGS] [-profile FILE] -- COMMAND [ARGS...]
+//	    -results FILE [-emulator-args ARGS] [-profile FILE] [-kafka] -- COMMAND [ARGS...]
 //	bench-e2e table -results FILE [-gobench FILE] [-notes FILE]
 //
 // The command learns its input, endpoint and dead-letter file from the
 // environment: BENCH_INPUT, BENCH_ENDPOINT, BENCH_DEAD_LETTER, and, with
-// -profile, BENCH_HTTP=true and BENCH_HTTP_ADDRESS (for /debug/pprof).
+// -profile, BENCH_HTTP=true and BENCH_HTTP_ADDRESS (for /debug/pprof). With
+// -kafka the command is the send stage (config/kafka-send.yaml): the input
+// is mapped into a topic of a Kafka cluster in this process, and the
+// command is stopped once every event arrived (kafka.go).
 package main
 
 import (
@@ -72,6 +75,7 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.ProfileFor, "profile-for", 10*time.Second, "profile this long")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "stop the command after this long and fail")
 	fs.StringVar(&results, "results", "", "append the run's figures to this JSON-lines file")
+	fs.BoolVar(&c.Kafka, "kafka", false, "map -input into a topic of a Kafka cluster in this process (KAFKA_BROKERS, KAFKA_TOPIC, KAFKA_CONSUMER_GROUP, AMPLITUDE_ENDPOINT, DEAD_LETTER_FILE) and stop the command once every event arrived")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type runConfig struct {
 	ProfileFor   time.Duration
 	Timeout      time.Duration
 	Command      []string
+	// Kafka: the command is the send stage, reading the mapped input from a
+	// Kafka topic (see kafka.go), stopped once every event arrived.
+	Kafka bool
 }
 
 // result is what one run measured. Figures of the command are its own
@@ -82,6 +85,17 @@ func run(ctx context.Context, c runConfig) (*result, error) {
 		"BENCH_ENDPOINT="+emu.url+c.Path,
 		"BENCH_DEAD_LETTER="+c.DeadLetter,
 	)
+	var source *kafkaSource
+	if c.Kafka {
+		if source, err = loadKafka(ctx, c.Input); err != nil {
+			return nil, err
+		}
+		defer source.close()
+		if source.events != c.Events {
+			return nil, fmt.Errorf("%s holds %d events, not -events %d", c.Input, source.events, c.Events)
+		}
+		cmd.Env = append(cmd.Env, source.env(emu.url+c.Path, c.DeadLetter)...)
+	}
 	var debugAddr string
 	if c.Profile != "" {
 		if debugAddr, err = freeAddr(); err != nil {
@@ -104,8 +118,15 @@ func run(ctx context.Context, c runConfig) (*result, error) {
 			profileErr = fetchProfile(ctx, debugAddr, c.Profile, c.ProfileAfter, c.ProfileFor)
 		}()
 	}
-	waitErr := waitFor(ctx, cmd, c.Timeout)
-	res.Seconds = time.Since(start).Seconds()
+	var waitErr error
+	if c.Kafka {
+		var took time.Duration
+		took, waitErr = waitAccounted(ctx, cmd, start, c, emu, source)
+		res.Seconds = took.Seconds()
+	} else {
+		waitErr = waitFor(ctx, cmd, c.Timeout)
+		res.Seconds = time.Since(start).Seconds()
+	}
 	profiling.Wait()
 	if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.CPUSeconds = cpuSeconds(u)
@@ -319,7 +340,7 @@ func fetchProfile(ctx context.Context, addr, path string, after, length time.Dur
 var reasonRE = regexp.MustCompile(`^amplitude: ([a-z_]+): `)
 
 // countDeadLetters counts the lines of the dead-letter file, by the reason in
-// their "error" field. No file means nothing failed.
+// their "error" (or "reason") field. No file means nothing failed.
 func countDeadLetters(path string) (int, map[string]int, error) {
 	reasons := map[string]int{}
 	f, err := os.Open(path)
@@ -335,14 +356,15 @@ func countDeadLetters(path string) (int, map[string]int, error) {
 	lines.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for lines.Scan() {
 		var rec struct {
-			Error string `json:"error"`
+			Error  string `json:"error"`
+			Reason string `json:"reason"` // config/kafka-send.yaml's name for it
 		}
 		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
 			return 0, nil, fmt.Errorf("%s: line %d: %w", path, n+1, err)
 		}
 		n++
 		reason := "other"
-		if m := reasonRE.FindStringSubmatch(rec.Error); m != nil {
+		if m := reasonRE.FindStringSubmatch(rec.Error + rec.Reason); m != nil {
 			reason = m[1]
 		}
 		reasons[reason]++

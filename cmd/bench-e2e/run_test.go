@@ -40,17 +40,21 @@ func TestMain(m *testing.M) {
 type fakeMode struct {
 	Send, DeadLetter, HoldMB, ExitCode int
 	Sleep, ServeProfile                bool
+	Kafka                              bool // send stage: see fakeSendStage
 }
 
 func (m fakeMode) env() string {
-	return fmt.Sprintf("%d,%d,%d,%d,%t,%t", m.Send, m.DeadLetter, m.HoldMB, m.ExitCode, m.Sleep, m.ServeProfile)
+	return fmt.Sprintf("%d,%d,%d,%d,%t,%t,%t", m.Send, m.DeadLetter, m.HoldMB, m.ExitCode, m.Sleep, m.ServeProfile, m.Kafka)
 }
 
 func fakePipeline(s string) error {
 	var m fakeMode
-	if _, err := fmt.Sscanf(strings.ReplaceAll(s, ",", " "), "%d %d %d %d %t %t",
-		&m.Send, &m.DeadLetter, &m.HoldMB, &m.ExitCode, &m.Sleep, &m.ServeProfile); err != nil {
+	if _, err := fmt.Sscanf(strings.ReplaceAll(s, ",", " "), "%d %d %d %d %t %t %t",
+		&m.Send, &m.DeadLetter, &m.HoldMB, &m.ExitCode, &m.Sleep, &m.ServeProfile, &m.Kafka); err != nil {
 		return err
+	}
+	if m.Kafka {
+		return fakeSendStage()
 	}
 	if m.Sleep {
 		time.Sleep(time.Hour)

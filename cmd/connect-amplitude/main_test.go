@@ -158,6 +158,8 @@ func TestListShowsThisProjectsComponents(t *testing.T) {
 		{"bloblang-methods", "currents_to_amplitude"},
 		{"scanners", "currents_avro"},
 		{"metrics", "prometheus"},
+		{"inputs", "kafka_franz"},
+		{"outputs", "kafka_franz"},
 		{"inputs", "file"}, // the host's io bundle
 		{"processors", "mapping"},
 	}

@@ -1,6 +1,6 @@
 // Package bundle assembles the environment of this project's binary: the
 // host's pure and io components, every component of the plugin package, and
-// the Redpanda Connect components its configs use (prometheus), which only
+// the Redpanda Connect components its configs use (prometheus, kafka_franz), which only
 // the binary registers, in a clone of the global environment: Benthos
 // silently replaces a name registered twice, so the plugin package must not
 // register names a Redpanda Connect build already has.
@@ -12,6 +12,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/impl/kafka"
 	"github.com/connect-amplitude/connect-amplitude/internal/impl/prometheus"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin"
 )
@@ -39,6 +40,8 @@ var binaryOnly = []struct {
 	register func(*service.Environment) error
 }{
 	{Component{"metrics", "prometheus"}, prometheus.Register},
+	{Component{"input", "kafka_franz"}, kafka.Register},
+	{Component{"output", "kafka_franz"}, nil}, // registered with the input
 }
 
 // Own is every component this project defines.
@@ -54,6 +57,9 @@ func Own() []Component {
 func Environment() (*service.Environment, error) {
 	env := service.GlobalEnvironment().Clone()
 	for _, b := range binaryOnly {
+		if b.register == nil {
+			continue
+		}
 		if err := b.register(env); err != nil {
 			return nil, err
 		}
@@ -69,7 +75,7 @@ func Environment() (*service.Environment, error) {
 func DocsEnvironment() (*service.Environment, error) {
 	env := service.GlobalEnvironment()
 	for _, b := range binaryOnly {
-		if _, known := env.GetMetricsConfig(b.Name); known && b.Kind == "metrics" {
+		if _, known := env.GetMetricsConfig(b.Name); b.register == nil || known && b.Kind == "metrics" {
 			continue
 		}
 		if err := b.register(env); err != nil {
