@@ -105,8 +105,8 @@ func MinInterval(n, budget int) time.Duration {
 
 // CohortInfo is what the export path needs of a Get all cohorts entry.
 type CohortInfo struct {
-	ID           string
-	Name         string
+	ID   string
+	Name string
 	// LastComputed is the cohort's lastComputed as Amplitude gives it (the
 	// documentation says "timestamp" without a format): compared as text,
 	// "" when absent.
@@ -118,10 +118,10 @@ type CohortInfo struct {
 func ParseCohortList(body []byte) ([]CohortInfo, error) {
 	var list struct {
 		Cohorts []struct {
-			ID           string      `json:"id"`
-			Name         string      `json:"name"`
+			ID           string          `json:"id"`
+			Name         string          `json:"name"`
 			LastComputed json.RawMessage `json:"lastComputed"`
-			Archived     bool        `json:"archived"`
+			Archived     bool            `json:"archived"`
 		} `json:"cohorts"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
