@@ -182,6 +182,9 @@ func ParseMembers(r io.Reader) (Members, error) {
 		defer zr.Close()
 		br = bufio.NewReader(zr)
 	}
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
+		_, _ = br.Discard(3) // a byte-order mark before the header row
+	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -194,7 +197,7 @@ func ParseMembers(r io.Reader) (Members, error) {
 	}
 	userCol, deviceCol := -1, -1
 	for i, h := range header {
-		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))) {
+		switch strings.ToLower(strings.TrimSpace(h)) {
 		case "user_id":
 			userCol = i
 		case "device_id":
