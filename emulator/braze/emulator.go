@@ -98,12 +98,15 @@ type Emulator struct {
 
 // Stats are the emulator's counters.
 type Stats struct {
-	Requests         map[string]int `json:"requests"` // by HTTP status, "reset" without an answer
-	ObjectsApplied   int            `json:"objects_applied"`
-	ObjectsRefused   int            `json:"objects_refused"`
-	ObjectsUnmatched int            `json:"objects_unmatched"` // alias objects matching no profile
-	OpsApplied       int            `json:"ops_applied"`
-	SlowAnswers      int            `json:"slow_answers"`
+	Requests       map[string]int `json:"requests"` // by HTTP status, "reset" without an answer
+	ObjectsApplied int            `json:"objects_applied"`
+	ObjectsRefused int            `json:"objects_refused"`
+	// QueuedRefused are refused objects of requests answered 202 "queued":
+	// Braze processes those later and reports nothing about them.
+	QueuedRefused    int `json:"queued_refused"`
+	ObjectsUnmatched int `json:"objects_unmatched"` // alias objects matching no profile
+	OpsApplied       int `json:"ops_applied"`
+	SlowAnswers      int `json:"slow_answers"`
 }
 
 // New returns an emulator configured by cfg.

@@ -155,6 +155,7 @@ func (e *Emulator) process(body []byte, queued bool) (int, map[string]any) {
 	}
 	e.stats.ObjectsApplied += processed
 	if queued {
+		e.stats.QueuedRefused += len(errs)
 		return http.StatusAccepted, map[string]any{"message": "queued"}
 	}
 	reply := map[string]any{"message": "success"}
