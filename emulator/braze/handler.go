@@ -1,7 +1,6 @@
 package braze
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
 const (
@@ -74,7 +74,7 @@ func (e *Emulator) track(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.stats.SlowAnswers++
 		e.mu.Unlock()
-		if !sleep(r.Context(), plan.delay) {
+		if !wait.For(r.Context(), plan.delay) {
 			e.count("gone")
 			return // the client gave up: nothing applied, nothing to answer
 		}
@@ -231,18 +231,6 @@ func resetConnection(w http.ResponseWriter) {
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// sleep waits d, or until ctx ends; it reports whether the whole wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // faultPlan is what happens to one request.

@@ -2,9 +2,9 @@ package braze
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"time"
 )
 
@@ -12,13 +12,13 @@ import (
 // where the shipped config sends by default.
 const DefaultAddr = "127.0.0.1:8766"
 
-// Server is an Emulator listening on a real socket, like httptest.Server.
+// Server is an Emulator listening on a real socket: an httptest.Server on
+// the address asked for.
 type Server struct {
 	*Emulator
 	URL string // base URL, the instance URL to configure: http://127.0.0.1:port
 
-	http *http.Server
-	done chan struct{}
+	srv *httptest.Server
 }
 
 // Start serves a new emulator on a free port of 127.0.0.1.
@@ -31,31 +31,18 @@ func Listen(addr string, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	e := New(cfg)
-	s := &Server{
-		Emulator: e,
-		URL:      "http://" + ln.Addr().String(),
-		http:     &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second},
-		done:     make(chan struct{}),
-	}
-	go func() {
-		defer close(s.done)
-		_ = s.http.Serve(ln) // returns when Close or Shutdown stops it
-	}()
-	return s, nil
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
+	srv.Start()
+	return &Server{Emulator: e, URL: srv.URL, srv: srv}, nil
 }
 
 // Close stops the server at once, closing open connections.
-func (s *Server) Close() {
-	_ = s.http.Close()
-	<-s.done
-}
+func (s *Server) Close() { s.srv.Close() }
 
-// Shutdown stops accepting connections and waits for requests in flight, or ctx.
+// Shutdown stops accepting connections and waits for requests in flight, or
+// ctx, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		err = errors.Join(err, s.http.Close())
-	}
-	<-s.done
+	err := s.srv.Config.Shutdown(ctx)
+	s.srv.Close()
 	return err
 }

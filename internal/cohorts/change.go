@@ -52,15 +52,8 @@ func ParseChange(raw []byte) (Change, error) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return Change{}, fmt.Errorf("a cohort membership change must be a JSON object: %w", err)
 	}
-	var c Change
-	var err error
-	if c.CohortID, err = requiredString(fields, "cohort_id"); err != nil {
-		return c, err
-	}
-	if c.CohortName, err = requiredString(fields, "cohort_name"); err != nil {
-		return c, err
-	}
-	if c.InCohort, err = boolField(fields, "in_cohort"); err != nil {
+	c, err := readCohort(fields)
+	if err != nil {
 		return c, err
 	}
 	if c.UserID, err = optionalString(fields, "user_id"); err != nil {
@@ -72,10 +65,25 @@ func ParseChange(raw []byte) (Change, error) {
 	if c.MessageID, err = optionalString(fields, "message_id"); err != nil {
 		return c, err
 	}
-	if c.ComputedTime, err = stringOrNumber(fields, "computed_time"); err != nil {
+	return c, nil
+}
+
+// readCohort reads the fields a delivery and a change share: cohort_id,
+// cohort_name, in_cohort, computed_time.
+func readCohort(fields map[string]json.RawMessage) (Change, error) {
+	var c Change
+	var err error
+	if c.CohortID, err = requiredString(fields, "cohort_id"); err != nil {
 		return c, err
 	}
-	return c, nil
+	if c.CohortName, err = requiredString(fields, "cohort_name"); err != nil {
+		return c, err
+	}
+	if c.InCohort, err = boolField(fields, "in_cohort"); err != nil {
+		return c, err
+	}
+	c.ComputedTime, err = stringOrNumber(fields, "computed_time")
+	return c, err
 }
 
 // requiredString reads a non-empty string field.

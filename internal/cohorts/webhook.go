@@ -60,22 +60,13 @@ func ParseDelivery(body []byte) (Delivery, error) {
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return Delivery{}, fmt.Errorf("body: not a JSON object: %w", err)
 	}
-	var d Delivery
-	var err error
-	if d.CohortID, err = requiredString(fields, "cohort_id"); err != nil {
-		return d, err
+	c, err := readCohort(fields)
+	if err != nil {
+		return Delivery{}, err
 	}
-	if d.CohortName, err = requiredString(fields, "cohort_name"); err != nil {
-		return d, err
-	}
-	if d.InCohort, err = boolField(fields, "in_cohort"); err != nil {
-		return d, err
-	}
+	d := Delivery{CohortID: c.CohortID, CohortName: c.CohortName, InCohort: c.InCohort, ComputedTime: c.ComputedTime}
 	if d.MessageID, err = requiredString(fields, "message_id"); err != nil {
 		return d, fmt.Errorf("%w (the deduplication of Amplitude's retries needs it)", err)
-	}
-	if d.ComputedTime, err = stringOrNumber(fields, "computed_time"); err != nil {
-		return d, err
 	}
 	raw, ok := fields["users"]
 	if !ok || string(raw) == "null" {

@@ -312,17 +312,7 @@ func TestExportConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := exportSpec().ParseYAML(tt.yaml, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = newExportInput(conf, service.MockResources())
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want one containing %q", err, tt.err)
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
+			expectConfigError(t, exportSpec(), newExportInput, tt.yaml, tt.err)
 		})
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
+	"github.com/connect-amplitude/connect-amplitude/internal/pushserver"
+	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
 const (
@@ -121,18 +123,11 @@ type exportInput struct {
 	mSyncs           *service.MetricCounter
 	now              func() time.Time
 	state            cohorts.State
-	batches          chan pending
+	queue            *pushserver.Queue
 	startOnce        sync.Once
 	stop             context.CancelFunc
 	stopped          chan struct{}
-	closeOnce        sync.Once
-	closing          chan struct{}
 	lastBudgetReport string
-}
-
-type pending struct {
-	batch service.MessageBatch
-	ack   func(error)
 }
 
 func newExportInput(conf *service.ParsedConfig, mgr *service.Resources) (*exportInput, error) {
@@ -142,9 +137,8 @@ func newExportInput(conf *service.ParsedConfig, mgr *service.Resources) (*export
 		mChanges:  mgr.Metrics().NewCounter("amplitude_cohort_export_changes", "in_cohort"),
 		mSyncs:    mgr.Metrics().NewCounter("amplitude_cohort_export_syncs", "outcome"),
 		now:       time.Now,
-		batches:   make(chan pending),
+		queue:     pushserver.NewQueue(),
 		stopped:   make(chan struct{}),
-		closing:   make(chan struct{}),
 		client: &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("more than 5 redirects")
@@ -294,24 +288,13 @@ func (i *exportInput) Connect(context.Context) error {
 
 // ReadBatch returns the next batch of changes.
 func (i *exportInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	select {
-	case p := <-i.batches:
-		var once sync.Once
-		return p.batch, func(_ context.Context, err error) error {
-			once.Do(func() { p.ack(err) })
-			return nil
-		}, nil
-	case <-i.closing:
-		return nil, nil, service.ErrEndOfInput
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
+	return i.queue.ReadBatch(ctx)
 }
 
 // Close stops the syncer; a sync not yet acknowledged is done again at the
 // next start.
 func (i *exportInput) Close(ctx context.Context) error {
-	i.closeOnce.Do(func() { close(i.closing) })
+	i.queue.Close()
 	if i.stop == nil {
 		return nil
 	}
@@ -352,7 +335,7 @@ func (i *exportInput) syncLoop(ctx context.Context) {
 			delete(retryAt, id)
 			next = minTime(next, i.now().Add(i.interval))
 		}
-		if !sleepCtx(ctx, time.Until(next)) {
+		if !wait.For(ctx, time.Until(next)) {
 			return
 		}
 	}
@@ -453,7 +436,7 @@ func (i *exportInput) awaitRequest(ctx context.Context, requestID string) error 
 		if !i.now().Before(deadline) {
 			return fmt.Errorf("request %s not done after %s (%s)", requestID, i.pollTimeout, fieldPollTimeout)
 		}
-		if !sleepCtx(ctx, i.pollInterval) {
+		if !wait.For(ctx, i.pollInterval) {
 			return ctx.Err()
 		}
 	}
@@ -498,10 +481,8 @@ func (i *exportInput) emit(ctx context.Context, changes []cohorts.Change) error 
 			for j, c := range part {
 				batch[j] = service.NewMessage(c.Marshal())
 			}
-			select {
-			case i.batches <- pending{batch: batch, ack: func(err error) { results <- outcome{k, err} }}:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := i.queue.Submit(ctx, batch, func(err error) { results <- outcome{k, err} }); err != nil {
+				return err
 			}
 		}
 		var again [][]cohorts.Change
@@ -517,7 +498,7 @@ func (i *exportInput) emit(ctx context.Context, changes []cohorts.Change) error 
 			}
 		}
 		queue = again
-		if len(queue) > 0 && !sleepCtx(ctx, time.Second) {
+		if len(queue) > 0 && !wait.For(ctx, time.Second) {
 			return ctx.Err()
 		}
 	}
@@ -570,19 +551,4 @@ func (i *exportInput) do(ctx context.Context, path string) (*http.Response, erro
 		return nil, fmt.Errorf("GET %s: HTTP %d%s: %s", path, resp.StatusCode, hint, strings.TrimSpace(string(text)))
 	}
 	return resp, nil
-}
-
-// sleepCtx waits d, or until ctx ends; it reports whether the wait passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,7 +37,6 @@ const (
 	fieldTLSCertFile   = "cert_file"
 	fieldTLSKeyFile    = "key_file"
 
-	retryAfterSeconds  = "1"
 	writeTimeoutMargin = 5 * time.Second
 )
 
@@ -120,9 +118,8 @@ type webhookInput struct {
 	path       string
 	authHeader string
 	secrets    *sharedsecret.Secrets
-	maxBody    int64
 	timeout    time.Duration
-	slots      chan struct{}
+	gate       *pushserver.Gate
 	dedup      *cohorts.Dedup
 	server     *pushserver.Server
 
@@ -181,7 +178,6 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	if maxBody < 1 {
 		return nil, fmt.Errorf("%s: must be positive", fieldMaxBodyBytes)
 	}
-	i.maxBody = int64(maxBody)
 	if i.timeout, err = conf.FieldDuration(fieldTimeout); err != nil {
 		return nil, err
 	}
@@ -207,7 +203,10 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	if maxConcurrent < 1 {
 		return nil, fmt.Errorf("%s: must be at least 1", fieldMaxConcurrent)
 	}
-	i.slots = make(chan struct{}, maxConcurrent)
+	i.gate = &pushserver.Gate{
+		Path: i.path, What: "the delivery", Authorize: i.authorize,
+		Slots: make(chan struct{}, maxConcurrent), MaxBody: int64(maxBody), WriteMargin: writeTimeoutMargin,
+	}
 	certFile, err := conf.FieldString(fieldTLS, fieldTLSCertFile)
 	if err != nil {
 		return nil, err
@@ -256,44 +255,25 @@ func (i *webhookInput) handle(w http.ResponseWriter, r *http.Request) {
 	i.mLatency.Timing(time.Since(start).Nanoseconds())
 }
 
-func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline time.Time) int {
-	rc := http.NewResponseController(w)
-	// Errors mean the connection cannot take deadlines; nothing to do then.
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline.Add(writeTimeoutMargin))
-	if r.URL.Path != i.path {
-		return replyUnread(w, http.StatusNotFound, "not found: cohort deliveries are received on "+i.path)
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return replyUnread(w, http.StatusMethodNotAllowed, "method not allowed: POST the delivery")
-	}
+// authorize checks the shared secret; a secret file that cannot be read
+// again keeps the secrets read before, and says why in the log.
+func (i *webhookInput) authorize(r *http.Request) (bool, string) {
 	ok, reloadErr := i.secrets.Accepts(sharedsecret.FromHeader(i.authHeader, r.Header.Get(i.authHeader)))
 	if reloadErr != nil {
 		i.log.Errorf("amplitude_cohort_webhook: %s: %v (the secrets read before stay accepted)", fieldTokenFile, reloadErr)
 	}
-	if !ok {
-		return replyUnread(w, http.StatusUnauthorized, "unauthorized: send the configured secret in the "+i.authHeader+" header")
+	return ok, "send the configured secret in the " + i.authHeader + " header"
+}
+
+func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline time.Time) int {
+	body, release, status := i.gate.Admit(w, r, deadline)
+	if status != 0 {
+		return status
 	}
-	select {
-	case i.slots <- struct{}{}:
-		defer func() { <-i.slots }()
-	default:
-		w.Header().Set("Retry-After", retryAfterSeconds)
-		return replyUnread(w, http.StatusTooManyRequests, "too many requests at once: retry later")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, i.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", i.maxBody))
-		}
-		return reply(w, http.StatusBadRequest, "could not read the body: "+err.Error())
-	}
-	_ = rc.SetReadDeadline(time.Time{})
+	defer release()
 	d, err := cohorts.ParseDelivery(body)
 	if err != nil {
-		return reply(w, http.StatusBadRequest, "not a Cohort Webhooks delivery: "+err.Error())
+		return pushserver.Reply(w, http.StatusBadRequest, "not a Cohort Webhooks delivery: "+err.Error())
 	}
 	i.mUsers.Incr(int64(len(d.Users)))
 
@@ -301,14 +281,14 @@ func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline ti
 	switch seen {
 	case cohorts.Delivered:
 		i.mDuplicates.Incr(1)
-		return reply(w, http.StatusOK, `{"duplicate":true}`)
+		return pushserver.Reply(w, http.StatusOK, `{"duplicate":true}`)
 	case cohorts.InFlight:
 		i.mDuplicates.Incr(1)
 		return i.await(w, flight, deadline, len(d.Users))
 	}
 	if len(d.Users) == 0 {
 		i.dedup.Finish(d.MessageID, flight, nil)
-		return reply(w, http.StatusOK, `{"users":0}`)
+		return pushserver.Reply(w, http.StatusOK, `{"users":0}`)
 	}
 	changes := d.Changes()
 	batch := make(service.MessageBatch, len(changes))
@@ -320,11 +300,11 @@ func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline ti
 	ack := func(err error) { i.dedup.Finish(d.MessageID, flight, err) }
 	if err := i.server.Submit(ctx, batch, ack); err != nil {
 		i.dedup.Finish(d.MessageID, flight, err)
-		w.Header().Set("Retry-After", retryAfterSeconds)
+		w.Header().Set("Retry-After", pushserver.RetryAfter)
 		if errors.Is(err, pushserver.ErrClosing) {
-			return reply(w, http.StatusServiceUnavailable, "the receiver is shutting down: retry later")
+			return pushserver.Reply(w, http.StatusServiceUnavailable, "the receiver is shutting down: retry later")
 		}
-		return reply(w, http.StatusServiceUnavailable, "the pipeline did not take the delivery in time: retry later")
+		return pushserver.Reply(w, http.StatusServiceUnavailable, "the pipeline did not take the delivery in time: retry later")
 	}
 	return i.await(w, flight, deadline, len(changes))
 }
@@ -338,31 +318,11 @@ func (i *webhookInput) await(w http.ResponseWriter, flight *cohorts.Flight, dead
 	case <-flight.Done():
 		if err := flight.Err(); err != nil {
 			i.log.Warnf("amplitude_cohort_webhook: %d changes not delivered, answering 500 so that Amplitude retries: %v", users, err)
-			return reply(w, http.StatusInternalServerError, "the changes could not be delivered: retry later")
+			return pushserver.Reply(w, http.StatusInternalServerError, "the changes could not be delivered: retry later")
 		}
-		return reply(w, http.StatusOK, `{"users":`+strconv.Itoa(users)+`}`)
+		return pushserver.Reply(w, http.StatusOK, `{"users":`+strconv.Itoa(users)+`}`)
 	case <-t.C:
-		w.Header().Set("Retry-After", retryAfterSeconds)
-		return reply(w, http.StatusServiceUnavailable, "the changes are being delivered: retry later, the retry is acknowledged once they are")
+		w.Header().Set("Retry-After", pushserver.RetryAfter)
+		return pushserver.Reply(w, http.StatusServiceUnavailable, "the changes are being delivered: retry later, the retry is acknowledged once they are")
 	}
-}
-
-// replyUnread answers a request whose body was not read, and closes the
-// connection: net/http would otherwise read the rest of the body to reuse
-// it.
-func replyUnread(w http.ResponseWriter, status int, text string) int {
-	w.Header().Set("Connection", "close")
-	return reply(w, status, text)
-}
-
-// reply writes a short answer: JSON for 200, plain text otherwise.
-func reply(w http.ResponseWriter, status int, text string) int {
-	if status == http.StatusOK {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, text)
-		return status
-	}
-	http.Error(w, text, status)
-	return status
 }

@@ -67,12 +67,6 @@ func TestProcessorConfigErrorsNameTheField(t *testing.T) {
 		"attribute: " + strings.Repeat("a", 256):    "attribute: must be 1 to 255 characters",
 		"anonymous_users: alias\nalias_label: \"\"": "alias_label: empty",
 	} {
-		parsed, err := mappingSpec().ParseYAML(conf, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := newMappingProcessor(parsed, service.MockResources()); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want %q", conf, err, want)
-		}
+		expectConfigError(t, mappingSpec(), newMappingProcessor, conf, want)
 	}
 }

@@ -358,17 +358,24 @@ func TestWebhookConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := webhookSpec().ParseYAML(tt.yaml, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = newWebhookInput(conf, service.MockResources())
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want one containing %q", err, tt.err)
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
+			expectConfigError(t, webhookSpec(), newWebhookInput, tt.yaml, tt.err)
 		})
+	}
+}
+
+// expectConfigError builds a component from yaml and checks the error
+// names what it must, and never shows the secret "s3cret".
+func expectConfigError[T any](t *testing.T, spec *service.ConfigSpec, build func(*service.ParsedConfig, *service.Resources) (T, error), yaml, want string) {
+	t.Helper()
+	conf, err := spec.ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = build(conf, service.MockResources())
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the secret: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,8 +13,10 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
 // errShutdown wraps the context's error so the host's logs say why.
@@ -104,7 +105,7 @@ func (d *delivery) batchError(batch service.MessageBatch) error {
 func (d *delivery) send(ctx context.Context, group []int) error {
 	o := d.o
 	work := [][]int{group}
-	transient, config := backoff{cfg: o.retry}, backoff{cfg: o.configRetry}
+	transient, config := backoff.New(o.retry), backoff.New(o.configRetry)
 	for len(work) > 0 {
 		g := work[len(work)-1]
 		work = work[:len(work)-1]
@@ -119,15 +120,15 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 			o.metrics.retries.Incr(int64(len(g)), "connection")
 			o.failingLog.note(o.now(), err.Error())
 			work = append(work, g)
-			if err := sleep(ctx, transient.next()); err != nil {
+			if err := sleep(ctx, transient.Next()); err != nil {
 				return err
 			}
 			continue
 		}
 		switch answer.Kind {
 		case brazeapi.Accepted:
-			transient.reset()
-			config.reset()
+			transient.Reset()
+			config.Reset()
 			o.metrics.configFault.Set(0)
 			sent := 0
 			for k, i := range g {
@@ -167,7 +168,7 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 			o.metrics.retries.Incr(int64(len(g)), answer.Kind.String())
 			o.faultLog.note(o.now(), answer.Describe())
 			work = append(work, g)
-			if err := sleep(ctx, config.next()); err != nil {
+			if err := sleep(ctx, config.Next()); err != nil {
 				return err
 			}
 		case brazeapi.Throttled:
@@ -178,14 +179,14 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 			if answer.paused {
 				continue
 			}
-			if err := sleep(ctx, transient.next()); err != nil {
+			if err := sleep(ctx, transient.Next()); err != nil {
 				return err
 			}
 		default: // Transient
 			o.metrics.retries.Incr(int64(len(g)), answer.Kind.String())
 			o.failingLog.note(o.now(), answer.Describe())
 			work = append(work, g)
-			if err := sleep(ctx, transient.next()); err != nil {
+			if err := sleep(ctx, transient.Next()); err != nil {
 				return err
 			}
 		}
@@ -266,33 +267,10 @@ func (o *output) post(ctx context.Context, body []byte, n int) (answer, error) {
 	return a, nil
 }
 
-// backoff is jittered exponential backoff without an end.
-type backoff struct {
-	cfg  backoffConfig
-	wait time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.wait == 0 {
-		b.wait = b.cfg.initial
-	} else if b.wait = 2 * b.wait; b.wait > b.cfg.max {
-		b.wait = b.cfg.max
-	}
-	// Jitter over the upper half, so that groups failing together do not
-	// retry in step.
-	return b.wait/2 + rand.N(b.wait/2+1)
-}
-
-func (b *backoff) reset() { b.wait = 0 }
-
 // sleep waits d, or returns the shutdown error when ctx ends first.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !wait.For(ctx, d) {
 		return fmt.Errorf("%w: %w", errShutdown, ctx.Err())
 	}
+	return nil
 }

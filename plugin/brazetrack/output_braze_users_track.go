@@ -18,26 +18,25 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
 
 const (
-	fieldInstanceURL     = "instance_url"
-	fieldAPIKey          = "api_key"
-	fieldAPIKeyFile      = "api_key_file"
-	fieldTimeout         = "timeout"
-	fieldTLS             = "tls"
-	fieldRetry           = "retry"
-	fieldConfigRetry     = "config_fault_retry"
-	fieldInitialInterval = "initial_interval"
-	fieldMaxInterval     = "max_interval"
-	fieldRateLimit       = "rate_limit"
-	fieldRequestsPerSec  = "requests_per_second"
-	fieldBurst           = "burst"
-	fieldRequestsFlight  = "max_requests_in_flight"
-	fieldLogInterval     = "log_interval"
+	fieldInstanceURL    = "instance_url"
+	fieldAPIKey         = "api_key"
+	fieldAPIKeyFile     = "api_key_file"
+	fieldTimeout        = "timeout"
+	fieldTLS            = "tls"
+	fieldRetry          = "retry"
+	fieldConfigRetry    = "config_fault_retry"
+	fieldRateLimit      = "rate_limit"
+	fieldRequestsPerSec = "requests_per_second"
+	fieldBurst          = "burst"
+	fieldRequestsFlight = "max_requests_in_flight"
+	fieldLogInterval    = "log_interval"
 )
 
 func init() {
@@ -57,12 +56,6 @@ func init() {
 }
 
 func outputSpec() *service.ConfigSpec {
-	backoffFields := func(name, initial, max, desc string) *service.ConfigField {
-		return service.NewObjectField(name,
-			service.NewDurationField(fieldInitialInterval).Default(initial).Description("The first wait."),
-			service.NewDurationField(fieldMaxInterval).Default(max).Description("The longest wait; waits double up to it, with jitter."),
-		).Description(desc).Advanced()
-	}
 	return service.NewConfigSpec().
 		Beta().
 		Categories("Services").
@@ -94,8 +87,8 @@ Metrics: `+"`braze_objects_sent`, `braze_objects_failed` (label `reason`), `braz
 			service.NewDurationField(fieldTimeout).Default("5s").
 				Description("The time a request may take, answer included; a timeout is retried."),
 			service.NewTLSToggledField(fieldTLS),
-			backoffFields(fieldRetry, "200ms", "10s", "Backoff for transient failures (5xx, timeouts, connection errors, 429 without headers); retries never stop."),
-			backoffFields(fieldConfigRetry, "5s", "5m", "Backoff while Braze refuses the API key or the account."),
+			backoff.Spec(fieldRetry, "200ms", "10s", "Backoff for transient failures (5xx, timeouts, connection errors, 429 without headers); retries never stop."),
+			backoff.Spec(fieldConfigRetry, "5s", "5m", "Backoff while Braze refuses the API key or the account."),
 			service.NewObjectField(fieldRateLimit,
 				service.NewFloatField(fieldRequestsPerSec).Default(brazeapi.DefaultSendRate).
 					Description("Requests per second, sustained."),
@@ -142,8 +135,8 @@ type output struct {
 	client      *http.Client
 	slots       chan struct{} // one per request in flight
 	pace        *limiter.Limiter
-	retry       backoffConfig
-	configRetry backoffConfig
+	retry       backoff.Config
+	configRetry backoff.Config
 
 	log        *service.Logger
 	metrics    *metrics
@@ -153,8 +146,6 @@ type output struct {
 
 	now func() time.Time
 }
-
-type backoffConfig struct{ initial, max time.Duration }
 
 func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, error) {
 	o := &output{log: mgr.Logger(), metrics: newMetrics(mgr.Metrics()), now: time.Now}
@@ -199,10 +190,10 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	}
 	o.slots = make(chan struct{}, requests)
 	o.client = newClient(timeout, tlsConf, requests)
-	if o.retry, err = backoffField(conf, fieldRetry); err != nil {
+	if o.retry, err = backoff.Parse(conf, fieldRetry); err != nil {
 		return nil, err
 	}
-	if o.configRetry, err = backoffField(conf, fieldConfigRetry); err != nil {
+	if o.configRetry, err = backoff.Parse(conf, fieldConfigRetry); err != nil {
 		return nil, err
 	}
 	rate, err := conf.FieldFloat(fieldRateLimit, fieldRequestsPerSec)
@@ -260,21 +251,6 @@ func redacted(raw string) string {
 		return u.Redacted()
 	}
 	return raw
-}
-
-func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error) {
-	var b backoffConfig
-	var err error
-	if b.initial, err = conf.FieldDuration(name, fieldInitialInterval); err != nil {
-		return b, err
-	}
-	if b.max, err = conf.FieldDuration(name, fieldMaxInterval); err != nil {
-		return b, err
-	}
-	if b.initial <= 0 || b.max < b.initial {
-		return b, fmt.Errorf("%s: need 0 < %s <= %s", name, fieldInitialInterval, fieldMaxInterval)
-	}
-	return b, nil
 }
 
 func newClient(timeout time.Duration, tlsConf *tls.Config, conns int) *http.Client {
