@@ -70,25 +70,7 @@ func startSyncer(t *testing.T, exportURL, brazeURL, statePath, extra string) *sy
 	if err := sb.AddOutputYAML(fmt.Sprintf(`braze_users_track: {instance_url: %s, api_key: braze-key, retry: {initial_interval: 5ms, max_interval: 50ms}}`, brazeURL)); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.Run(context.Background())
-	}()
-	stopped := false
-	s.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = stream.StopWithin(5 * time.Second)
-		<-done
-	}
-	t.Cleanup(s.stop)
+	s.stop = runStream(t, sb)
 	return s
 }
 

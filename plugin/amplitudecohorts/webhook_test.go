@@ -83,21 +83,7 @@ func startReceiver(t *testing.T, fields string, consume func(context.Context, se
 	}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.Run(context.Background())
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stream.Stop(ctx)
-		<-done
-	})
+	runStream(t, sb)
 	// Wait until it listens.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -229,12 +215,7 @@ func TestASecretInAnotherHeaderOrInAFile(t *testing.T) {
 	if err := sb.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = stream.Run(context.Background()) }()
-	defer func() { _ = stream.StopWithin(5 * time.Second) }()
+	runStream(t, sb)
 	r := &receiver{url: "http://" + addr + "/amplitude/cohorts", client: &http.Client{Timeout: 5 * time.Second}}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if conn, err := net.Dial("tcp", addr); err == nil {
@@ -378,4 +359,28 @@ func expectConfigError[T any](t *testing.T, spec *service.ConfigSpec, build func
 	if strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("the error shows the secret: %v", err)
 	}
+}
+
+// runStream builds and runs the stream; the function it returns, also run
+// at the test's end, stops it and waits for it (once).
+func runStream(t *testing.T, sb *service.StreamBuilder) (stop func()) {
+	t.Helper()
+	stream, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = stream.Run(context.Background())
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = stream.StopWithin(5 * time.Second)
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/wait"
@@ -80,24 +81,7 @@ func (d *delivery) run(ctx context.Context, batch service.MessageBatch) error {
 	if err := <-errc; err != nil {
 		return err
 	}
-	return d.batchError(batch)
-}
-
-func (d *delivery) batchError(batch service.MessageBatch) error {
-	var bErr *service.BatchError
-	for i, err := range d.errs {
-		if err == nil {
-			continue
-		}
-		if bErr == nil {
-			bErr = service.NewBatchError(batch, errors.New("braze_users_track: some objects failed for good; see each object's error"))
-		}
-		bErr.Failed(i, err)
-	}
-	if bErr == nil {
-		return nil
-	}
-	return bErr
+	return batcherr.From(batch, d.errs, "braze_users_track: some objects failed for good; see each object's error")
 }
 
 // send delivers one group of at most 75 objects (indexes into the batch),
