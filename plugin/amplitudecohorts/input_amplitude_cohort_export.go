@@ -294,11 +294,12 @@ func (i *exportInput) ReadBatch(ctx context.Context) (service.MessageBatch, serv
 // Close stops the syncer; a sync not yet acknowledged is done again at the
 // next start.
 func (i *exportInput) Close(ctx context.Context) error {
-	i.queue.Close()
 	if i.stop == nil {
+		i.queue.Close()
 		return nil
 	}
 	i.stop()
+	i.queue.Close()
 	select {
 	case <-i.stopped:
 		return nil
