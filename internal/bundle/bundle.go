@@ -31,6 +31,10 @@ var Plugin = []Component{
 	{"input", "braze_currents"},
 	{"scanner", "currents_jsonl"},
 	{"scanner", "currents_avro"},
+	{"input", "amplitude_cohort_webhook"},
+	{"input", "amplitude_cohort_export"},
+	{"processor", "amplitude_cohort_to_braze"},
+	{"output", "braze_users_track"},
 }
 
 // binaryOnly are this project's implementations of components that Redpanda
