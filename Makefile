@@ -14,6 +14,7 @@ build:
 	$(GO) build -o $(BIN)/currents-gen ./cmd/currents-gen
 	$(GO) build -o $(BIN)/amplitude-emulator ./cmd/amplitude-emulator
 	$(GO) build -o $(BIN)/braze-sim ./cmd/braze-sim
+	$(GO) build -o $(BIN)/braze-emulator ./cmd/braze-emulator
 
 # The test command of README.md, and what CI runs. Tests that compare against
 # Braze's full sample data run when it is present (see README.md).

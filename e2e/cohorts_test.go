@@ -19,8 +19,6 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
 )
 
-func init() { commands = append(commands, "braze-emulator") }
-
 const (
 	e2eWebhookToken = "e2e-webhook-token-81c2"
 	e2eBrazeKey     = "e2e-braze-key-4d07"
