@@ -15,6 +15,9 @@ import (
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/avroscan"
 	// The braze_currents input, for Braze's Custom HTTP connector.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazehttp"
+	// The currents_archive input and its dead-letter counter, for backfills
+	// from Braze's storage export.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsarchive"
 	// The currents_jsonl scanner, for files of Currents events and Braze bodies.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 	// The currents_to_amplitude processor and Bloblang method.

@@ -34,9 +34,9 @@ func TestThePluginPackageRegistersExactlyTheProjectsOwnComponents(t *testing.T) 
 		got["bloblang_method"] = append(got["bloblang_method"], name)
 	})
 	want := map[string][]string{
-		"input":           {"braze_currents"},
+		"input":           {"braze_currents", "currents_archive"},
 		"output":          {"amplitude"},
-		"processor":       {"currents_to_amplitude"},
+		"processor":       {"currents_archive_dead_letter", "currents_to_amplitude"},
 		"scanner":         {"currents_avro", "currents_jsonl"},
 		"bloblang_method": {"currents_to_amplitude"},
 	}

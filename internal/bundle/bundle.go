@@ -30,6 +30,8 @@ var Plugin = []Component{
 	{"input", "braze_currents"},
 	{"scanner", "currents_jsonl"},
 	{"scanner", "currents_avro"},
+	{"input", "currents_archive"},
+	{"processor", "currents_archive_dead_letter"},
 }
 
 // binaryOnly are this project's implementations of components that Redpanda
