@@ -145,17 +145,17 @@ func BenchmarkNormaliseEmailOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := avro.NewReader(nil, 0)
+	var r decoder
 	var out []byte
 	b.SetBytes(int64(len(one)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		r.Reset(one)
-		out, _ = n.appendEvent(out[:0], r)
+		r.reset(one)
+		out, _ = n.appendEvent(out[:0], &r)
 	}
-	if r.Error != nil {
-		b.Fatal(r.Error)
+	if r.err != nil {
+		b.Fatal(r.err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
