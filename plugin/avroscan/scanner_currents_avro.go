@@ -74,7 +74,7 @@ This scanner adds the following metadata to each message, besides the input's ow
 				Description("What each message holds.").
 				Default(emitCurrents),
 			service.NewObjectField(caFieldMap, mapping.OptionFields()...).
-				Description("The options of the mapping, as the `currents_to_amplitude` processor's, when `" + caFieldEmit + "` is `" + emitAmplitude + "`."),
+				Description("The options of the mapping, as the `currents_to_amplitude` processor's, when `"+caFieldEmit+"` is `"+emitAmplitude+"`."),
 		).
 		Example("A downloaded copy of the bucket", "Read every event file of an archive and map it for Amplitude; events the mapping leaves out are dropped. In a Redpanda Connect build that includes this plugin, `aws_s3` (with `bucket` and `prefix`), `gcp_cloud_storage` or `azure_blob_storage` take the same `scanner` in place of `file`.", `
 input:
