@@ -142,6 +142,18 @@ func TestSelectionBoundsIncludeTheirWholeHourOrDay(t *testing.T) {
 	}
 }
 
+func TestSelectionTakesSeveralGlobsInOneEntry(t *testing.T) {
+	sel, err := NewSelection([]string{"users.messages.email.*, users.behaviors.Purchase", "agentconsole.*"}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for et, want := range map[string]bool{"users.messages.email.Open": true, "users.behaviors.Purchase": true, "agentconsole.ToolInvocation": true, "users.behaviors.CustomEvent": false} {
+		if got := sel.SelectsType(et); got != want {
+			t.Errorf("selects %s: %v, want %v", et, got, want)
+		}
+	}
+}
+
 func TestSelectionRejectsBadSettingsNamingTheField(t *testing.T) {
 	for _, tc := range []struct {
 		types    []string
@@ -152,6 +164,7 @@ func TestSelectionRejectsBadSettingsNamingTheField(t *testing.T) {
 		{nil, "", "yesterday", "to: "},
 		{nil, "2024-01-02", "2024-01-01", "is before from"},
 		{[]string{""}, "", "", "event_types: empty"},
+		{[]string{"users.*,"}, "", "", "event_types: empty"},
 	} {
 		if _, err := NewSelection(tc.types, tc.from, tc.to); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("NewSelection(%q, %q, %q) = %v, want an error with %q", tc.types, tc.from, tc.to, err, tc.want)

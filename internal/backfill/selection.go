@@ -1,8 +1,8 @@
 package backfill
 
 import (
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/glob"
@@ -19,12 +19,17 @@ type Selection struct {
 
 // NewSelection parses the bounds as date= segments are written: an hour
 // (2024-01-31-05) or a day (2024-01-31), which from starts at its first hour
-// and to ends at its last. Empty bounds are open.
+// and to ends at its last. Empty bounds are open. An entry of eventTypes may
+// hold several globs separated by commas, as an environment variable
+// would.
 func NewSelection(eventTypes []string, from, to string) (Selection, error) {
-	sel := Selection{EventTypes: eventTypes}
-	for _, g := range eventTypes {
-		if g == "" {
-			return sel, errors.New("event_types: empty event type")
+	var sel Selection
+	for _, entry := range eventTypes {
+		for _, g := range strings.Split(entry, ",") {
+			if g = strings.TrimSpace(g); g == "" {
+				return sel, fmt.Errorf("event_types: empty event type in %q", entry)
+			}
+			sel.EventTypes = append(sel.EventTypes, g)
 		}
 	}
 	var err error

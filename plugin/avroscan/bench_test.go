@@ -16,6 +16,7 @@ import (
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
@@ -81,7 +82,11 @@ func emailOpenFile(b testing.TB) []byte {
 // benchScan runs the scanner over data again and again until it has emitted
 // b.N records, calling each on every record.
 func benchScan(b *testing.B, data []byte, each func(raw []byte)) {
-	c := newCreator(b, `{}`)
+	benchScanWith(b, `{}`, data, each)
+}
+
+func benchScanWith(b *testing.B, config string, data []byte, each func(raw []byte)) {
+	c := newCreator(b, config)
 	ctx := context.Background()
 	noAck := func(context.Context, error) error { return nil }
 	newScanner := func() service.BatchScanner {
@@ -132,6 +137,13 @@ func BenchmarkScannerAndMappingEmailOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkScannerEmitsAmplitudeEmailOpen is the scanner with emit:
+// amplitude: the records mapped straight, one op per record; compare with
+// BenchmarkScannerAndMappingEmailOpen, the same events by the JSON route.
+func BenchmarkScannerEmitsAmplitudeEmailOpen(b *testing.B) {
+	benchScanWith(b, `{emit: amplitude}`, emailOpenFile(b), func([]byte) {})
 }
 
 // BenchmarkNormaliseEmailOpen measures the record -> event step alone.
@@ -235,4 +247,50 @@ func millionRecordFile(b *testing.B) string {
 		b.Fatal(err)
 	}
 	return path
+}
+
+// BenchmarkMapRecordEmailOpen maps one record to its Amplitude event, by the
+// JSON route (the Currents event written, then read by MapRaw) and straight
+// (mapEvent), without the scanner's framing and messages.
+func BenchmarkMapRecordEmailOpen(b *testing.B) {
+	schema, sample := emailOpenSample(b)
+	one, err := avro.Marshal(schema, sample)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := newNormaliser(schema.(*avro.RecordSchema), "users.messages.email.Open")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mapping.New(mapping.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r decoder
+	var event, out []byte
+	var written ampapi.Fields
+	for _, route := range []struct {
+		name string
+		run  func() error
+	}{
+		{"json", func() (err error) {
+			event, _ = n.appendEvent(event[:0], &r)
+			out, err = m.MapRaw(out[:0], event)
+			return err
+		}},
+		{"straight", func() (err error) {
+			out, _, err = n.mapEvent(m, out[:0], &r, &written)
+			return err
+		}},
+	} {
+		b.Run(route.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				r.reset(one)
+				if err := route.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -25,6 +25,13 @@ var errJSONRoute = errors.New("map from the event's JSON")
 func (n *normaliser) mapEvent(m *mapping.Mapper, dst []byte, r *decoder, written *ampapi.Fields) (out []byte, propsErr, err error) {
 	d := &n.decoded
 	m.Begin(d, dst, n.eventType)
+	if n.plainFor != m {
+		n.plainFor = m
+		for i := range n.columns {
+			c := &n.columns[i]
+			c.plain = c.dest == toProperties && !c.embeddedObject && m.Plain(c.name)
+		}
+	}
 	// Member texts are views of vals until End; vals only grows meanwhile,
 	// and an array it outgrows stays alive through those views.
 	vals := n.vals[:0]
@@ -32,6 +39,10 @@ func (n *normaliser) mapEvent(m *mapping.Mapper, dst []byte, r *decoder, written
 		c := &n.columns[i]
 		w, present := c.writer(r)
 		if !present {
+			continue
+		}
+		if c.plain {
+			d.Appended(w(d.PlainValue(c.propKey()), r))
 			continue
 		}
 		start := len(vals)
@@ -55,8 +66,7 @@ func (n *normaliser) mapEvent(m *mapping.Mapper, dst []byte, r *decoder, written
 		case toUser:
 			d.User(c.name, v)
 		default:
-			key := c.key[:len(c.key)-1]
-			d.Property(unsafe.String(unsafe.SliceData(key), len(key)), c.name, v)
+			d.Property(c.propKey(), c.name, v)
 		}
 	}
 	n.vals = vals
@@ -65,4 +75,10 @@ func (n *normaliser) mapEvent(m *mapping.Mapper, dst []byte, r *decoder, written
 	}
 	out, err = d.End(written)
 	return out, propsErr, err
+}
+
+// propKey is the column's member name as a JSON string.
+func (c *column) propKey() string {
+	key := c.key[:len(c.key)-1]
+	return unsafe.String(unsafe.SliceData(key), len(key))
 }

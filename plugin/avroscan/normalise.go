@@ -67,6 +67,8 @@ type column struct {
 	// embeddedObject marks the properties column of custom events and
 	// purchases: a string whose JSON object is spliced into the event.
 	embeddedObject bool
+	// plain marks a property the mapping of plainFor copies as it is.
+	plain bool
 }
 
 // normaliser converts the records of one writer schema. It reuses its scratch
@@ -82,6 +84,7 @@ type normaliser struct {
 	eventType jsonscan.Value
 	decoded   mapping.Decoded
 	vals      []byte
+	plainFor  *mapping.Mapper // the mapper the columns' plain flags are for
 }
 
 func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error) {

@@ -70,7 +70,7 @@ Every second the input updates its metrics: `+"`currents_archive_files_total`, `
 				Description("The archive's directory: the one holding the `dataexport.<cluster>.S3.integration.<id>` directories, or any directory above them.").
 				Example("./currents"),
 			service.NewStringListField(ciFieldEventTypes).
-				Description("The Currents event types to replay, as globs (`*` crosses dots); empty replays every type.").
+				Description("The Currents event types to replay, as globs (`*` crosses dots); an entry may hold several, separated by commas. Empty replays every type.").
 				Example([]any{"users.messages.email.*", "users.behaviors.Purchase"}).
 				Default([]any{}),
 			service.NewStringField(ciFieldFrom).

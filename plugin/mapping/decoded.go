@@ -74,3 +74,22 @@ func (d *Decoded) End(written *ampapi.Fields) ([]byte, error) {
 	out, err := d.m.finish(d.dst, &d.ev, &d.w, written)
 	return ownedResult(d.dst, out, err)
 }
+
+// Plain reports whether a property of this name is copied to
+// event_properties as it is: it has no role in the mapping and is not
+// personal data to hash or drop. Such a property may be written with
+// PlainValue rather than given to Property.
+func (m *Mapper) Plain(name string) bool {
+	return roleOf(name) == plain && (m.pii == nil || !m.pii[name])
+}
+
+// PlainValue starts the member of a plain property (see Plain), key being
+// its name as a JSON string, and returns the output for the caller to
+// append the value's JSON text to and hand back with Appended: the value is
+// written once, where it ends up.
+func (d *Decoded) PlainValue(key string) []byte {
+	return append(append(appendSeparator(d.w.dst, &d.w.n), key...), ':')
+}
+
+// Appended takes back the output PlainValue returned, with the value.
+func (d *Decoded) Appended(dst []byte) { d.w.dst = dst }
