@@ -31,7 +31,7 @@ func TestRecordsHoldTheEventsNextWrites(t *testing.T) {
 	}
 	types := avroGen.AvroTypes()
 	seen := map[string]bool{}
-	for i := range 3000 {
+	for i := range 1500 {
 		var ev struct {
 			EventType  string            `json:"event_type"`
 			ID         string            `json:"id"`

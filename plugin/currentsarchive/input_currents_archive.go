@@ -291,11 +291,11 @@ func (in *input) openCheckpoint() (backfill.Checkpoint, error) {
 // finished records a file whose every event was acknowledged.
 func (in *input) finished(f backfill.File, events int64) error {
 	in.counters.FilesDone.Add(1)
+	in.ckMu.Lock()
+	defer in.ckMu.Unlock()
 	if in.ck == nil {
 		return nil
 	}
-	in.ckMu.Lock()
-	defer in.ckMu.Unlock()
 	// One write per line, synced: a crash loses at most the line being
 	// written, and that file is read again.
 	if _, err := in.ck.Write(backfill.Finished{File: f.Path, Bytes: f.Size, Events: events}.Line()); err != nil {
