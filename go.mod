@@ -3,6 +3,7 @@ module github.com/connect-amplitude/connect-amplitude
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/client_model v0.6.2
