@@ -17,6 +17,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
@@ -249,18 +250,33 @@ func millionRecordFile(b *testing.B) string {
 	return path
 }
 
-// BenchmarkMapRecordEmailOpen maps one record to its Amplitude event, by the
-// JSON route (the Currents event written, then read by MapRaw) and straight
-// (mapEvent), without the scanner's framing and messages.
-func BenchmarkMapRecordEmailOpen(b *testing.B) {
-	schema, sample := emailOpenSample(b)
-	one, err := avro.Marshal(schema, sample)
+// BenchmarkMapRecord maps records of every event type the generator writes
+// (the make bench events) to their Amplitude events, one op per record: by
+// the JSON route (the Currents event written, then read by MapRaw) and
+// straight (mapEvent, emit: amplitude), without the scanner's framing and
+// messages.
+func BenchmarkMapRecord(b *testing.B) {
+	cfg := currentsgen.DefaultConfig()
+	cfg.AnonymousShare, cfg.HotDevices = 0, 0
+	g, err := currentsgen.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	n, err := newNormaliser(schema.(*avro.RecordSchema), "users.messages.email.Open")
-	if err != nil {
-		b.Fatal(err)
+	types := g.AvroTypes()
+	norms := make([]*normaliser, len(types))
+	for i, typ := range types {
+		if norms[i], err = newNormaliser(typ.Schema, typ.EventType); err != nil {
+			b.Fatal(err)
+		}
+	}
+	type record struct {
+		data []byte
+		n    *normaliser
+	}
+	records := make([]record, 4096)
+	for i := range records {
+		data, r := g.NextRecord(nil)
+		records[i] = record{data, norms[r.Type]}
 	}
 	m, err := mapping.New(mapping.DefaultOptions())
 	if err != nil {
@@ -271,23 +287,24 @@ func BenchmarkMapRecordEmailOpen(b *testing.B) {
 	var written ampapi.Fields
 	for _, route := range []struct {
 		name string
-		run  func() error
+		run  func(n *normaliser) error
 	}{
-		{"json", func() (err error) {
+		{"json", func(n *normaliser) (err error) {
 			event, _ = n.appendEvent(event[:0], &r)
 			out, err = m.MapRaw(out[:0], event)
 			return err
 		}},
-		{"straight", func() (err error) {
+		{"straight", func(n *normaliser) (err error) {
 			out, _, err = n.mapEvent(m, out[:0], &r, &written)
 			return err
 		}},
 	} {
 		b.Run(route.name, func(b *testing.B) {
 			b.ReportAllocs()
-			for range b.N {
-				r.reset(one)
-				if err := route.run(); err != nil {
+			for i := range b.N {
+				rec := records[i%len(records)]
+				r.reset(rec.data)
+				if err := route.run(rec.n); err != nil {
 					b.Fatal(err)
 				}
 			}
