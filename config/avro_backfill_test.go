@@ -3,7 +3,6 @@ package config_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,12 +15,11 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
-	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/streamtest"
 )
 
 const bucketPrefix = "dataexport.prod-01.S3.integration.5f3e"
@@ -194,26 +192,15 @@ func runBackfill(t *testing.T, env map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncbuf.Buffer
-	b := service.NewStreamBuilder()
+	b, logs := streamtest.NewBuilder(slog.LevelInfo)
 	b.SetEnvVarLookupFunc(func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	})
-	b.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err := b.SetYAML(string(conf)); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("stream: %v\n%s", err, logs.String())
-	}
-	return logs.String()
+	return streamtest.RunToEnd(t, b, logs, 2*time.Minute)
 }
 
 // writeSampleArchive writes every record of Braze's sample Avro files under

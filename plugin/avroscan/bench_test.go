@@ -258,26 +258,7 @@ func millionRecordFile(b *testing.B) string {
 func BenchmarkMapRecord(b *testing.B) {
 	cfg := currentsgen.DefaultConfig()
 	cfg.AnonymousShare, cfg.HotDevices = 0, 0
-	g, err := currentsgen.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	types := g.AvroTypes()
-	norms := make([]*normaliser, len(types))
-	for i, typ := range types {
-		if norms[i], err = newNormaliser(typ.Schema, typ.EventType); err != nil {
-			b.Fatal(err)
-		}
-	}
-	type record struct {
-		data []byte
-		n    *normaliser
-	}
-	records := make([]record, 4096)
-	for i := range records {
-		data, r := g.NextRecord(nil)
-		records[i] = record{data, norms[r.Type]}
-	}
+	records := generatedRecords(b, cfg, 4096)
 	m, err := mapping.New(mapping.DefaultOptions())
 	if err != nil {
 		b.Fatal(err)

@@ -91,28 +91,12 @@ func checkBothRoutes(t *testing.T, m *mapping.Mapper, n *normaliser, record []by
 func TestBothRoutesMapGeneratedRecordsAlike(t *testing.T) {
 	cfg := currentsgen.DefaultConfig()
 	cfg.Userless, cfg.AnonymousShare, cfg.Users = true, 0.3, 200
-	g, err := currentsgen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	types := g.AvroTypes()
-	norms := make([]*normaliser, len(types))
-	for i, typ := range types {
-		if norms[i], err = newNormaliser(typ.Schema, typ.EventType); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var records [][]byte
-	var kinds []int
-	for range 3000 {
-		rec, r := g.NextRecord(nil)
-		records, kinds = append(records, rec), append(kinds, r.Type)
-	}
+	records := generatedRecords(t, cfg, 3000)
 	for name, m := range mappingOptions(t) {
 		t.Run(name, func(t *testing.T) {
 			mapped := 0
 			for i, rec := range records {
-				if checkBothRoutes(t, m, norms[kinds[i]], rec, fmt.Sprintf("record %d (%s)", i, types[kinds[i]].EventType)) {
+				if checkBothRoutes(t, m, rec.n, rec.data, fmt.Sprintf("record %d (%s)", i, rec.eventType)) {
 					mapped++
 				}
 			}

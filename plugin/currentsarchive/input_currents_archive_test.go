@@ -20,7 +20,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/backfill"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
-	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/streamtest"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/avroscan"
 )
 
@@ -68,9 +68,7 @@ func (a testArchive) events(keep func(path string) bool) []string {
 // received (by their Currents id) and the log.
 func runInput(t *testing.T, inputYAML string, failFirst bool) ([]string, string) {
 	t.Helper()
-	var logs syncbuf.Buffer
-	b := service.NewStreamBuilder()
-	b.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	b, logs := streamtest.NewBuilder(slog.LevelInfo)
 	if err := b.AddInputYAML(inputYAML); err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +107,9 @@ func runInput(t *testing.T, inputYAML string, failFirst bool) ([]string, string)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("stream: %v\n%s", err, logs.String())
-	}
+	log := streamtest.RunToEnd(t, b, logs, time.Minute)
 	slices.Sort(got)
-	return got, logs.String()
+	return got, log
 }
 
 func TestTheInputReadsTheSelectedTypesAndHoursOnce(t *testing.T) {
