@@ -21,6 +21,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/backfill"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 	"github.com/connect-amplitude/connect-amplitude/internal/streamtest"
+	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/avroscan"
 )
 
@@ -67,8 +68,19 @@ func (a testArchive) events(keep func(path string) bool) []string {
 // batch the first time when failFirst is set, and returns the event numbers
 // received (by their Currents id) and the log.
 func runInput(t *testing.T, inputYAML string, failFirst bool) ([]string, string) {
+	got, logs := runInputLogging(t, inputYAML, failFirst)
+	return got, logs.String()
+}
+
+// runInputLogging is runInput with the live log, which the metrics reach
+// as the stream closes, possibly after it returned.
+func runInputLogging(t *testing.T, inputYAML string, failFirst bool) ([]string, *syncbuf.Buffer) {
 	t.Helper()
 	b, logs := streamtest.NewBuilder(slog.LevelInfo)
+	// The metrics are logged when the stream ends.
+	if err := b.SetMetricsYAML(`logger: {}`); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.AddInputYAML(inputYAML); err != nil {
 		t.Fatal(err)
 	}
@@ -107,30 +119,62 @@ func runInput(t *testing.T, inputYAML string, failFirst bool) ([]string, string)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	log := streamtest.RunToEnd(t, b, logs, time.Minute)
+	streamtest.RunToEnd(t, b, logs, time.Minute)
 	slices.Sort(got)
-	return got, log
+	return got, logs
 }
 
 func TestTheInputReadsTheSelectedTypesAndHoursOnce(t *testing.T) {
 	a := writeTestArchive(t)
-	got, logs := runInput(t, fmt.Sprintf(`
+	got, liveLogs := runInputLogging(t, fmt.Sprintf(`
 currents_archive:
   root: %q
   event_types: [ "users.messages.email.*, users.behaviors.Purchase" ]
   from: 2023-11-14-23
   checkpoint: ""
 `, a.root), false)
-	want := a.events(func(p string) bool {
+	selected := func(p string) bool {
 		return (strings.Contains(p, "event_type=users.messages.email.") || strings.Contains(p, "event_type=users.behaviors.Purchase/")) &&
 			strings.Contains(p, "date=2023-11-14-23")
-	})
+	}
+	want := a.events(selected)
+	files := 0
+	for _, f := range a.files {
+		if selected(f.Path) {
+			files++
+		}
+	}
 	if len(want) < 100 || !slices.Equal(got, want) {
 		t.Errorf("received %d events, want the %d of the selected types and hour", len(got), len(want))
 	}
+	logs := liveLogs.String()
 	if !strings.Contains(logs, "done in") || !strings.Contains(logs, fmt.Sprintf("events %s sent", backfill.Count(int64(len(want))))) {
 		t.Errorf("the log has no summary of %d events sent:\n%s", len(want), logs)
 	}
+	for name, value := range map[string]int{
+		"currents_archive_files_total": files, "currents_archive_files_done": files, "currents_archive_files_failed": 0,
+		"currents_archive_events_read": len(want), "currents_archive_events_sent": len(want), "currents_archive_events_dead_lettered": 0,
+		"currents_archive_seconds_left": 0,
+	} {
+		if !loggedMetric(liveLogs, name, value) {
+			t.Errorf("the metrics logged lack %s = %d:\n%s", name, value, liveLogs.String())
+		}
+	}
+}
+
+// loggedMetric waits for the logger exporter's line of a metric with its
+// value (it logs the metrics as the stream closes, maybe after Run
+// returned; the fields of a line come in any order).
+func loggedMetric(logs *syncbuf.Buffer, name string, value int) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			fields := strings.Fields(line)
+			if slices.Contains(fields, "name="+name) && slices.Contains(fields, fmt.Sprintf("value=%d", value)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestWorkersShareTheArchiveWithoutOverlap(t *testing.T) {
