@@ -153,6 +153,9 @@ type input struct {
 	counters *backfill.Counters
 	ctx      context.Context // carries the counters to the scanner and onto messages
 
+	// mu keeps Close from closing the scanner under a ReadBatch: the
+	// auto-retry wrapper reads in its own goroutine.
+	mu        sync.Mutex
 	connected bool
 	files     []backfill.File
 	next      int
@@ -218,6 +221,8 @@ func newInput(conf *service.ParsedConfig, res *service.Resources) (*input, error
 
 // Connect lists the selected files and reads the checkpoint, once.
 func (in *input) Connect(context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	if in.connected {
 		return nil
 	}
@@ -305,6 +310,8 @@ func (in *input) finished(f backfill.File, events int64) error {
 }
 
 func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	for {
 		if in.cur == nil {
 			if in.next == len(in.files) {
@@ -379,10 +386,12 @@ func (in *input) open(f backfill.File) error {
 
 func (in *input) Close(ctx context.Context) error {
 	var errs []error
+	in.mu.Lock()
 	if in.cur != nil {
 		errs = append(errs, in.cur.Close(ctx))
 		in.cur = nil
 	}
+	in.mu.Unlock()
 	in.report.stop()
 	in.ckMu.Lock()
 	if in.ck != nil {
