@@ -68,7 +68,7 @@ func startCohortsToBraze(t *testing.T, brazeURL, deadLetter string, extra ...str
 		"AMPLITUDE_WEBHOOK_TOKEN=" + e2eWebhookToken,
 		"BRAZE_INSTANCE_URL=" + brazeURL,
 		"BRAZE_API_KEY=" + e2eBrazeKey,
-		"DEAD_LETTER_PATH=" + deadLetter,
+		"DEAD_LETTER_FILE=" + deadLetter,
 		"HTTP_ADDRESS=127.0.0.1:0",
 	}, extra...)
 	p := startProcess(t, bin("connect-amplitude"), env, "run", "config/cohorts-to-braze.yaml")

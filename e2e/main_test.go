@@ -28,7 +28,7 @@ import (
 )
 
 // The commands of cmd/ that TestMain builds; add one here to test it.
-var commands = []string{"connect-amplitude", "amplitude-emulator", "braze-sim", "braze-emulator"}
+var commands = []string{"connect-amplitude", "amplitude-emulator", "braze-sim", "braze-emulator", "currents-gen"}
 
 // The repository, and where TestMain built the commands.
 var repoRoot, binDir string

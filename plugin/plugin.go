@@ -20,6 +20,9 @@ import (
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazehttp"
 	// The braze_users_track output, Braze's POST /users/track.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazetrack"
+	// The currents_archive input and its dead-letter counter, for backfills
+	// from Braze's storage export.
+	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsarchive"
 	// The currents_jsonl scanner, for files of Currents events and Braze bodies.
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 	// The currents_to_amplitude processor and Bloblang method.

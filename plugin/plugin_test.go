@@ -34,9 +34,9 @@ func TestThePluginPackageRegistersExactlyTheProjectsOwnComponents(t *testing.T) 
 		got["bloblang_method"] = append(got["bloblang_method"], name)
 	})
 	want := map[string][]string{
-		"input":           {"amplitude_cohort_export", "amplitude_cohort_webhook", "braze_currents"},
+		"input":           {"amplitude_cohort_export", "amplitude_cohort_webhook", "braze_currents", "currents_archive"},
 		"output":          {"amplitude", "braze_users_track"},
-		"processor":       {"amplitude_cohort_to_braze", "currents_to_amplitude"},
+		"processor":       {"amplitude_cohort_to_braze", "currents_archive_dead_letter", "currents_to_amplitude"},
 		"scanner":         {"currents_avro", "currents_jsonl"},
 		"bloblang_method": {"currents_to_amplitude"},
 	}

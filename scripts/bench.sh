@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: throughput, CPU and memory of the connect-amplitude binary end
 # to end against the emulator (its own process), the same run with pure
-# Bloblang and the host's http_client output, the send stage reading Kafka
+# Bloblang and the host's http_client output, the same events replayed from
+# an Avro archive (the avro case), the send stage reading Kafka
 # (config/kafka-send.yaml), and the Go benchmarks of each stage. Prints one
 # report; everything it measured stays in out/bench/.
 #
@@ -17,8 +18,8 @@
 #                  `make bench` under 10 minutes; the Kafka case holds its
 #                  topic in bench-e2e's memory
 # -count           runs of each Go benchmark, for benchstat (default 6; 0 skips them)
-# -no-profile      skip the CPU profile of the HTTP V2 run (taken when -n >= 500,000)
-# -keep-inputs     keep the generated input files (about 0.9 GB per million events)
+# -no-profile      skip the CPU profiles of the HTTP V2 runs, JSON and Avro (taken when -n >= 500,000)
+# -keep-inputs     keep the generated input files (about 1.4 GB per million events, JSON and Avro)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,7 @@ out=out/bench
 bin=bin
 mkdir -p "$out"
 rm -f "$out"/results.jsonl "$out"/*.log "$out"/*-dead-letter.jsonl "$out"/go-bench.txt "$out"/*.prof "$out"/report.md
+rm -rf "$out"/archive
 started=$(date +%s)
 
 for b in connect-amplitude amplitude-emulator currents-gen; do
@@ -64,8 +66,11 @@ echo "bench: generating inputs ($events events)"
 gen() { "$bin/currents-gen" -users 200000 -anonymous 0 "$@"; }
 gen -n "$events" -hot-devices 0 -o "$out/uniform.jsonl"
 gen -n "$events" -hot-devices 3 -hot-share 0.01 -o "$out/hot.jsonl"
-# The same seed gives the same events: the baseline's input is the start of uniform's.
+# The same seed gives the same events: the baseline's input is the start of
+# uniform's, and the archive holds uniform's events as Braze's Avro storage
+# export would (files of 10,000 records of one type and hour).
 gen -n "$baseline_events" -hot-devices 0 -o "$out/baseline.jsonl"
+gen -n "$events" -hot-devices 0 -avro "$out/archive"
 
 # run NAME IDS INPUT EVENTS PATH [bench-e2e flags...] -- COMMAND...
 run() {
@@ -77,11 +82,15 @@ run() {
 }
 # ours API [GZIP]
 ours() { echo env BENCH_API="$1" BENCH_GZIP="${2:-false}" "$bin/connect-amplitude" run --log.level warn config/bench/amplitude.yaml; }
+# ours_avro API: the same output, the archive read by currents_archive
+ours_avro() { echo env BENCH_API="$1" "$bin/connect-amplitude" run --log.level warn config/bench/avro.yaml; }
 
 profile_flags=()
+avro_profile_flags=()
 # The profile starts 2s into the run and lasts 5s: smaller runs end before.
 if [ "$profile" = 1 ] && [ "$events" -ge 500000 ]; then
 	profile_flags=(-profile "$out/http_v2.cpu.prof" -profile-after 2s -profile-for 5s)
+	avro_profile_flags=(-profile "$out/http_v2_avro.cpu.prof" -profile-after 2s -profile-for 5s)
 fi
 failed=0
 # Rounds rather than each case N times in a row, so that a slow spell of the
@@ -90,7 +99,9 @@ failed=0
 for round in $(seq "$runs"); do
 	if [ "$runs" -gt 1 ]; then echo "bench: round $round of $runs"; fi
 	run "amplitude http_v2" uniform "$out/uniform.jsonl" "$events" /2/httpapi ${profile_flags[@]+"${profile_flags[@]}"} -- $(ours http_v2) || failed=1
-	profile_flags=() # one profile is enough
+	run "amplitude http_v2 avro" uniform "$out/archive" "$events" /2/httpapi ${avro_profile_flags[@]+"${avro_profile_flags[@]}"} -- $(ours_avro http_v2) || failed=1
+	profile_flags=() # one profile of each is enough
+	avro_profile_flags=()
 	run "amplitude http_v2 gzip" uniform "$out/uniform.jsonl" "$events" /2/httpapi -- $(ours http_v2 true) || failed=1
 	run "amplitude batch" uniform "$out/uniform.jsonl" "$events" /batch -- $(ours batch) || failed=1
 	if [ "$round" = 1 ]; then
@@ -107,6 +118,7 @@ for round in $(seq "$runs"); do
 done
 if [ "$keep_inputs" = 0 ]; then
 	rm -f "$out/uniform.jsonl" "$out/hot.jsonl" "$out/baseline.jsonl"
+	rm -rf "$out/archive"
 fi
 
 # Each stage alone. The raw output is benchstat's input:
@@ -117,6 +129,7 @@ if [ "$count" -gt 0 ]; then
 	echo "bench: Go benchmarks of each stage (-count $count)"
 	{
 		$GO test -run '^$' -bench . -benchmem -count "$count" -benchtime 500ms ./plugin/mapping/ ./internal/ampapi/ &&
+			$GO test -run '^$' -bench 'MapRecord' -benchmem -count "$count" -benchtime 500ms ./plugin/avroscan/ &&
 			$GO test -run '^$' -bench 'Reserve|Stats' -benchmem -count "$count" -benchtime 500ms ./internal/limiter/ &&
 			$GO test -run '^$' -bench 'Memory' -benchmem -count 1 ./internal/limiter/
 	} > "$out/go-bench.txt" || failed=1
@@ -134,6 +147,8 @@ The baseline (config/bench/baseline_http_client.yaml) ran on the first $baseline
 kafka_franz: the send stage (config/kafka-send.yaml) on the same $baseline_events events, mapped beforehand into a topic of 12
 partitions of a Kafka cluster inside bench-e2e (kfake, sharing the machine's cores): timed from start until every event was
 ingested or dead-lettered (joining the consumer group included); its CPU and memory are the binary's own, shutdown included.
+avro: the uniform events as an archive of Braze's Avro storage export (currents-gen -avro), replayed by the currents_archive
+input and mapped in the currents_avro scanner (config/bench/avro.yaml), with the HTTP V2 case's output and batch size.
 EOF
 {
 	gobench=()
@@ -141,15 +156,16 @@ EOF
 	"$bin/bench-e2e" table -results "$out/results.jsonl" ${gobench[@]+"${gobench[@]}"} -notes "$out/notes.txt"
 	echo
 	echo "Whole benchmark: $(( $(date +%s) - started ))s. Raw figures: $out/results.jsonl${gobench[@]+, $out/go-bench.txt (for benchstat)}."
-	if [ -s "$out/http_v2.cpu.prof" ]; then
+	for prof in http_v2 http_v2_avro; do
+		[ -s "$out/$prof.cpu.prof" ] || continue
 		echo
 		# By stage: this project's functions, the host's mapping processor and
 		# file input, and the garbage collector, each with what it calls.
-		echo "CPU profile of the binary during the HTTP V2 uniform run ($out/http_v2.cpu.prof), by stage (cum):"
+		echo "CPU profile of the binary during the ${prof//_avro/ avro} uniform run ($out/$prof.cpu.prof), by stage (cum):"
 		echo
 		$GO tool pprof -top -cum -nodecount=20 \
 			-show 'connect-amplitude/plugin|pure\.\(\*mappingProc\)\.ProcessBatch|io\.\(\*fileConsumer\)\.ReadBatch|runtime\.gcBgMarkWorker$|runtime\.mallocgc$' \
-			"$bin/connect-amplitude" "$out/http_v2.cpu.prof" 2>/dev/null | grep -v -e '^Active filters' -e '^   show=' | sed -n '4,$p'
-	fi
+			"$bin/connect-amplitude" "$out/$prof.cpu.prof" 2>/dev/null | grep -v -e '^Active filters' -e '^   show=' | sed -n '4,$p'
+	done
 } | tee "$out/report.md"
 exit "$failed"

@@ -108,7 +108,7 @@ func writeReport(w io.Writer, m machine, runs []result, benches []benchSummary, 
 	fmt.Fprintf(bw, ", %s %s/%s\n\n", m.GoVersion, m.OS, m.Arch)
 
 	if len(runs) > 0 {
-		fmt.Fprintln(bw, "End to end (the binary reads a JSON-lines file, maps, sends to the emulator running as its own process;")
+		fmt.Fprintln(bw, "End to end (the binary reads a JSON-lines file, or an Avro archive of the same events in the avro cases, maps, sends to the emulator running as its own process;")
 		fmt.Fprintln(bw, "a case run more than once shows its run of median events/s, and the range of all its runs):")
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, "| run | ids | events | events/s | range | CPU s per M events | peak RSS MB | emulator CPU s per M | dead-lettered | requests | events/request | KB/request | load avg at start |")
@@ -134,6 +134,9 @@ func writeReport(w io.Writer, m machine, runs []result, benches []benchSummary, 
 		}
 		fmt.Fprintln(bw)
 		for _, line := range ratios(cs) {
+			fmt.Fprintln(bw, line)
+		}
+		for _, line := range avroComparisons(cs) {
 			fmt.Fprintln(bw, line)
 		}
 	}
@@ -227,6 +230,34 @@ func ratios(cases []runCase) []string {
 			}
 			lines = append(lines, fmt.Sprintf("Throughput %s / %s (%s ids): %.1fx; CPU per event %.1fx less.",
 				r.Name, base.Name, r.IDs, r.eventsPerSecond()/base.eventsPerSecond(), base.CPUSeconds/float64(base.Events)/(r.CPUSeconds/float64(r.Events))))
+		}
+	}
+	return lines
+}
+
+// avroSuffix names the case that replays an Avro archive of the events of
+// the case named without it.
+const avroSuffix = " avro"
+
+// avroComparisons sets each Avro case beside its JSON case: the same events,
+// the same output, in the same rounds.
+func avroComparisons(cases []runCase) []string {
+	var lines []string
+	for _, ac := range cases {
+		a := ac.shown
+		jsonName, ok := strings.CutSuffix(a.Name, avroSuffix)
+		if !ok || a.Error != "" {
+			continue
+		}
+		for _, jc := range cases {
+			j := jc.shown
+			if j.Name != jsonName || j.IDs != a.IDs || j.Error != "" {
+				continue
+			}
+			cpuA, cpuJ := a.perMillion(a.CPUSeconds), j.perMillion(j.CPUSeconds)
+			lines = append(lines, fmt.Sprintf("Avro archive / JSON lines, the same events (%s, %s ids): %s vs %s events/s (%.2fx); CPU %.1f vs %.1f µs per event (%.2fx); peak RSS %.0f vs %.0f MB.",
+				jsonName, a.IDs, thousands(a.eventsPerSecond()), thousands(j.eventsPerSecond()), a.eventsPerSecond()/j.eventsPerSecond(),
+				cpuA, cpuJ, cpuA/cpuJ, mb(a.PeakRSSBytes), mb(j.PeakRSSBytes)))
 		}
 	}
 	return lines

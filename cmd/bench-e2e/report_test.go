@@ -101,6 +101,22 @@ func TestTheReportShowsEachRunsFigures(t *testing.T) {
 	}
 }
 
+func TestTheReportSetsTheAvroCaseBesideTheJSONCaseOfTheSameEvents(t *testing.T) {
+	runs := []result{
+		{Name: "amplitude http_v2", IDs: "uniform", Events: 1_000_000, Seconds: 10, CPUSeconds: 9, PeakRSSBytes: 150 << 20},
+		{Name: "amplitude http_v2 avro", IDs: "uniform", Events: 1_000_000, Seconds: 8, CPUSeconds: 7.2, PeakRSSBytes: 120 << 20},
+		{Name: "amplitude batch avro", IDs: "uniform", Events: 1_000_000, Seconds: 8, CPUSeconds: 7.2, Error: "lost events"},
+	}
+	var out bytes.Buffer
+	if err := writeReport(&out, machine{Cores: 2}, runs, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := "Avro archive / JSON lines, the same events (amplitude http_v2, uniform ids): 125,000 vs 100,000 events/s (1.25x); CPU 7.2 vs 9.0 µs per event (0.80x); peak RSS 120 vs 150 MB."
+	if !strings.Contains(out.String(), want) || strings.Count(out.String(), "Avro archive / JSON lines") != 1 {
+		t.Errorf("report lacks the one comparison %q:\n%s", want, out.String())
+	}
+}
+
 func TestARepeatedCaseShowsItsMedianRunAndRange(t *testing.T) {
 	run := func(seconds float64, err string) result {
 		return result{Name: "amplitude http_v2", IDs: "uniform", Events: 1_000_000, Seconds: seconds, CPUSeconds: seconds, Error: err}

@@ -35,6 +35,8 @@ var Plugin = []Component{
 	{"input", "amplitude_cohort_export"},
 	{"processor", "amplitude_cohort_to_braze"},
 	{"output", "braze_users_track"},
+	{"input", "currents_archive"},
+	{"processor", "currents_archive_dead_letter"},
 }
 
 // binaryOnly are this project's implementations of components that Redpanda

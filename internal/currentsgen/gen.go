@@ -76,9 +76,11 @@ type Generator struct {
 	n         uint64
 }
 
-// A template is a sample event cut around the values each event changes.
+// A template is a sample event cut around the values each event changes,
+// as JSON and as an Avro record of its type.
 type template struct {
 	identified, anonymous cutEvent
+	avro                  *avroTemplate
 }
 
 // cutEvent is parts[0] value(kinds[0]) parts[1] ... value(kinds[n-1]) parts[n].
@@ -120,10 +122,15 @@ func New(cfg Config) (*Generator, error) {
 		if userless && !cfg.Userless {
 			continue
 		}
+		at, err := newAvroTemplate(line, userless)
+		if err != nil {
+			return nil, err
+		}
 		t, err := cut(ev, userless)
 		if err != nil {
 			return nil, err
 		}
+		t.avro = at
 		g.templates = append(g.templates, t)
 	}
 	return g, nil
@@ -187,38 +194,60 @@ func cut(ev map[string]any, userless bool) (template, error) {
 	return t, err
 }
 
-// Next appends the next event's JSON to dst.
-func (g *Generator) Next(dst []byte) []byte {
-	i := g.n
+// draw is what tells one event from another: its number, its template,
+// its user and device, and whether the user is known only by the device.
+type draw struct {
+	i            uint64
+	ti           int // the template's index
+	t            *template
+	user, device string
+	anonymous    bool
+}
+
+// draw takes the next event's values from the random source.
+func (g *Generator) draw() draw {
+	d := draw{i: g.n}
 	g.n++
-	t := g.templates[g.rng.IntN(len(g.templates))]
-	c := t.identified
-	var user, device string
+	d.ti = g.rng.IntN(len(g.templates))
+	d.t = &g.templates[d.ti]
 	switch r := g.rng.Float64(); {
 	case g.cfg.HotDevices > 0 && r < g.cfg.HotShare:
 		h := g.rng.IntN(g.cfg.HotDevices)
-		user, device = "hot-user-"+strconv.Itoa(h), "hot-device-"+strconv.Itoa(h)
+		d.user, d.device = "hot-user-"+strconv.Itoa(h), "hot-device-"+strconv.Itoa(h)
 	default:
 		u := strconv.Itoa(g.rng.IntN(g.cfg.Users))
-		user = "user-" + u
-		device = "device-" + u + "-" + strconv.Itoa(int(i%2))
-		if r > 1-g.cfg.AnonymousShare {
-			c = t.anonymous
-		}
+		d.user = "user-" + u
+		d.device = "device-" + u + "-" + strconv.Itoa(int(d.i%2))
+		d.anonymous = r > 1-g.cfg.AnonymousShare
+	}
+	return d
+}
+
+// time is the event's UNIX time in seconds.
+func (g *Generator) time(d draw) int64 {
+	return g.cfg.StartTime + int64(d.i)/int64(g.cfg.PerSecond)
+}
+
+// Next appends the next event's JSON to dst.
+func (g *Generator) Next(dst []byte) []byte {
+	d := g.draw()
+	c := d.t.identified
+	if d.anonymous {
+		c = d.t.anonymous
 	}
 	for k, kind := range c.kinds {
 		dst = append(dst, c.parts[k]...)
 		switch kind {
 		case valueID:
-			dst = appendUUID(dst, g.cfg.Seed, i)
+			dst = appendUUID(dst, g.cfg.Seed, d.i)
 		case valueTime:
-			dst = strconv.AppendInt(dst, g.cfg.StartTime+int64(i)/int64(g.cfg.PerSecond), 10)
+			dst = strconv.AppendInt(dst, g.time(d), 10)
 		case valueBrazeID:
-			dst = strconv.AppendQuote(dst, "braze-"+user)
+			dst = strconv.AppendQuote(dst, "braze-"+d.user)
 		case valueUser:
-			dst = strconv.AppendQuote(dst, user)
+			dst = strconv.AppendQuote(dst, d.user)
 		case valueDevice:
-			dst = strconv.AppendQuote(dst, device)
+			dst = strconv.AppendQuote(dst, d.device)
 		}
 	}
 	return append(dst, c.parts[len(c.kinds)]...)
@@ -226,9 +255,14 @@ func (g *Generator) Next(dst []byte) []byte {
 
 // appendUUID writes a quoted, deterministic UUID-shaped id for event i.
 func appendUUID(dst []byte, seed, i uint64) []byte {
+	return append(appendUUIDText(append(dst, '"'), seed, i), '"')
+}
+
+// appendUUIDText writes the id of event i without quotes. Its last 16 hex
+// digits are i (EventNumber reads them back).
+func appendUUIDText(dst []byte, seed, i uint64) []byte {
 	const hexDigits = "0123456789abcdef"
 	hi, lo := seed*0x9e3779b97f4a7c15^i, i
-	dst = append(dst, '"')
 	for k := 0; k < 32; k++ {
 		if k == 8 || k == 12 || k == 16 || k == 20 {
 			dst = append(dst, '-')
@@ -241,5 +275,15 @@ func appendUUID(dst []byte, seed, i uint64) []byte {
 		}
 		dst = append(dst, hexDigits[nibble])
 	}
-	return append(dst, '"')
+	return dst
+}
+
+// EventNumber is the number of the generated event whose id is id, from 0,
+// and false for an id the generator does not write.
+func EventNumber(id string) (uint64, bool) {
+	if len(id) != 36 || id[23] != '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(id[19:23]+id[24:], 16, 64)
+	return n, err == nil
 }

@@ -273,3 +273,15 @@ func TestTooDeepTellsNestingPastMaxDepthFromMalformedText(t *testing.T) {
 		})
 	}
 }
+
+func TestValueOfTellsTheKindOfValidJSONAsTheScannerDoes(t *testing.T) {
+	for _, raw := range []string{`"a"`, `"a\"b"`, `{"k":[1]}`, `[]`, `true`, `false`, `null`, `-1.5e3`, `0`} {
+		sc := New(raw)
+		if got, want := ValueOf(raw), sc.Value(); got != want {
+			t.Errorf("ValueOf(%s) = %+v, the scanner reads %+v", raw, got, want)
+		}
+	}
+	if got := ValueOf(""); got != (Value{}) {
+		t.Errorf("ValueOf of nothing = %+v, want Absent", got)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
@@ -81,7 +83,11 @@ func emailOpenFile(b testing.TB) []byte {
 // benchScan runs the scanner over data again and again until it has emitted
 // b.N records, calling each on every record.
 func benchScan(b *testing.B, data []byte, each func(raw []byte)) {
-	c := newCreator(b, `{}`)
+	benchScanWith(b, `{}`, data, each)
+}
+
+func benchScanWith(b *testing.B, config string, data []byte, each func(raw []byte)) {
+	c := newCreator(b, config)
 	ctx := context.Background()
 	noAck := func(context.Context, error) error { return nil }
 	newScanner := func() service.BatchScanner {
@@ -134,6 +140,13 @@ func BenchmarkScannerAndMappingEmailOpen(b *testing.B) {
 	})
 }
 
+// BenchmarkScannerEmitsAmplitudeEmailOpen is the scanner with emit:
+// amplitude: the records mapped straight, one op per record; compare with
+// BenchmarkScannerAndMappingEmailOpen, the same events by the JSON route.
+func BenchmarkScannerEmitsAmplitudeEmailOpen(b *testing.B) {
+	benchScanWith(b, `{emit: amplitude}`, emailOpenFile(b), func([]byte) {})
+}
+
 // BenchmarkNormaliseEmailOpen measures the record -> event step alone.
 func BenchmarkNormaliseEmailOpen(b *testing.B) {
 	schema, sample := emailOpenSample(b)
@@ -145,17 +158,17 @@ func BenchmarkNormaliseEmailOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := avro.NewReader(nil, 0)
+	var r decoder
 	var out []byte
 	b.SetBytes(int64(len(one)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		r.Reset(one)
-		out, _ = n.appendEvent(out[:0], r)
+		r.reset(one)
+		out, _ = n.appendEvent(out[:0], &r)
 	}
-	if r.Error != nil {
-		b.Fatal(r.Error)
+	if r.err != nil {
+		b.Fatal(r.err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
@@ -235,4 +248,47 @@ func millionRecordFile(b *testing.B) string {
 		b.Fatal(err)
 	}
 	return path
+}
+
+// BenchmarkMapRecord maps records of every event type the generator writes
+// (the make bench events) to their Amplitude events, one op per record: by
+// the JSON route (the Currents event written, then read by MapRaw) and
+// straight (mapEvent, emit: amplitude), without the scanner's framing and
+// messages.
+func BenchmarkMapRecord(b *testing.B) {
+	cfg := currentsgen.DefaultConfig()
+	cfg.AnonymousShare, cfg.HotDevices = 0, 0
+	records := generatedRecords(b, cfg, 4096)
+	m, err := mapping.New(mapping.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r decoder
+	var event, out []byte
+	var written ampapi.Fields
+	for _, route := range []struct {
+		name string
+		run  func(n *normaliser) error
+	}{
+		{"json", func(n *normaliser) (err error) {
+			event, _ = n.appendEvent(event[:0], &r)
+			out, err = m.MapRaw(out[:0], event)
+			return err
+		}},
+		{"straight", func(n *normaliser) (err error) {
+			out, _, err = n.mapEvent(m, out[:0], &r, &written)
+			return err
+		}},
+	} {
+		b.Run(route.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				rec := records[i%len(records)]
+				r.reset(rec.data)
+				if err := route.run(rec.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -19,7 +19,8 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
-	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+	"github.com/connect-amplitude/connect-amplitude/internal/streamtest"
 )
 
 // newCreator builds the scanner from YAML through its config spec.
@@ -95,9 +96,7 @@ type received struct {
 // input ends, returning every message and the log.
 func runStream(t testing.TB, inputYAML string) ([]received, string) {
 	t.Helper()
-	var logs syncbuf.Buffer
-	b := service.NewStreamBuilder()
-	b.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	b, logs := streamtest.NewBuilder(slog.LevelWarn)
 	if err := b.AddInputYAML(inputYAML); err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +119,7 @@ func runStream(t testing.TB, inputYAML string) ([]received, string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("stream: %v\n%s", err, logs.String())
-	}
-	return out, logs.String()
+	return out, streamtest.RunToEnd(t, b, logs, time.Minute)
 }
 
 // encodeOCF writes records as an Avro container file with hamba's encoder.
@@ -180,4 +170,34 @@ func metaString(t testing.TB, m *service.Message, key string) string {
 		t.Fatalf("metadata %s missing", key)
 	}
 	return v
+}
+
+// generatedRecord is a record the project's generator wrote, with the
+// normaliser of its writer schema.
+type generatedRecord struct {
+	data      []byte
+	n         *normaliser
+	eventType string
+}
+
+// generatedRecords returns the generator's next count records.
+func generatedRecords(tb testing.TB, cfg currentsgen.Config, count int) []generatedRecord {
+	tb.Helper()
+	g, err := currentsgen.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	types := g.AvroTypes()
+	norms := make([]*normaliser, len(types))
+	for i, typ := range types {
+		if norms[i], err = newNormaliser(typ.Schema, typ.EventType); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	out := make([]generatedRecord, count)
+	for i := range out {
+		data, r := g.NextRecord(nil)
+		out[i] = generatedRecord{data: data, n: norms[r.Type], eventType: types[r.Type].EventType}
+	}
+	return out
 }

@@ -12,6 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
+	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // Braze's storage export writes each event as one flat record; its Custom HTTP
@@ -48,9 +51,9 @@ const (
 )
 
 // valueWriter reads one Avro value of a fixed schema from r and appends its
-// JSON form to dst. Wire decoding is hamba/avro's; a writer only walks the
-// schema, so no value goes through an intermediate map or interface.
-type valueWriter func(dst []byte, r *avro.Reader) []byte
+// JSON form to dst. A writer only walks the schema, so no value goes through
+// an intermediate map or interface.
+type valueWriter func(dst []byte, r *decoder) []byte
 
 // column is one record field. A union column has one writer per branch, nil
 // for the null branch; any other column has a single writer and no branch
@@ -58,11 +61,14 @@ type valueWriter func(dst []byte, r *avro.Reader) []byte
 type column struct {
 	dest     destination
 	key      []byte // `"name":`, JSON-escaped once
+	name     string // the member's name: the field's, or embeddedObjectKeys'
 	union    bool
 	branches []valueWriter
 	// embeddedObject marks the properties column of custom events and
 	// purchases: a string whose JSON object is spliced into the event.
 	embeddedObject bool
+	// plain marks a property the mapping of plainFor copies as it is.
+	plain bool
 }
 
 // normaliser converts the records of one writer schema. It reuses its scratch
@@ -72,10 +78,18 @@ type normaliser struct {
 	columns []column
 	user    []byte
 	props   []byte
+
+	// For mapEvent: the event type as a JSON value, the mapping's state
+	// and the members' texts.
+	eventType jsonscan.Value
+	decoded   mapping.Decoded
+	vals      []byte
+	plainFor  *mapping.Mapper // the mapper the columns' plain flags are for
 }
 
 func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error) {
 	n := &normaliser{prefix: appendJSONString([]byte(`{"event_type":`), eventType)}
+	n.eventType = jsonscan.ValueOf(string(n.prefix[len(`{"event_type":`):]))
 	named := map[string]*valueWriter{}
 	for _, f := range rec.Fields() {
 		c, err := compileColumn(f, named)
@@ -95,6 +109,7 @@ func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error
 			c.embeddedObject = true
 			c.key = appendJSONString(nil, key)
 			c.key = append(c.key, ':')
+			c.name = key
 		}
 		n.columns = append(n.columns, c)
 	}
@@ -106,7 +121,7 @@ func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error
 // and record. A properties string that is not a JSON object does not fail the
 // record, which is still a valid event for Amplitude: it is kept verbatim as a
 // JSON string and reported as propsErr.
-func (n *normaliser) appendEvent(dst []byte, r *avro.Reader) (out []byte, propsErr error) {
+func (n *normaliser) appendEvent(dst []byte, r *decoder) (out []byte, propsErr error) {
 	n.user, n.props = n.user[:0], n.props[:0]
 	dst = append(dst, n.prefix...)
 	for i := range n.columns {
@@ -123,7 +138,7 @@ func (n *normaliser) appendEvent(dst []byte, r *avro.Reader) (out []byte, propsE
 			buf = &n.props
 		}
 		if c.embeddedObject {
-			*buf, propsErr = appendEmbeddedObject(*buf, c.key, r.ReadString())
+			*buf, propsErr = appendEmbeddedObject(*buf, c.key, r.readString())
 			continue
 		}
 		*buf = append(*buf, ',')
@@ -140,13 +155,13 @@ func (n *normaliser) appendEvent(dst []byte, r *avro.Reader) (out []byte, propsE
 // writer reads the union branch index of c, if any, and returns the writer of
 // the value that follows; present is false for null branches, which Braze
 // uses for "no value" and which become absent members.
-func (c *column) writer(r *avro.Reader) (w valueWriter, present bool) {
+func (c *column) writer(r *decoder) (w valueWriter, present bool) {
 	if !c.union {
 		return c.branches[0], true
 	}
-	i := r.ReadLong()
+	i := r.readLong()
 	if i < 0 || i >= int64(len(c.branches)) {
-		r.ReportError("union", fmt.Sprintf("branch index %d out of range", i))
+		r.fail(fmt.Errorf("union branch index %d out of range", i))
 		return nil, false
 	}
 	return c.branches[i], c.branches[i] != nil
@@ -163,12 +178,25 @@ func appendMembers(dst, members []byte) []byte {
 // appendEmbeddedObject appends `,"key":<object>` for a JSON-encoded properties
 // string. An empty or null string means the event has no properties.
 func appendEmbeddedObject(dst, key []byte, s string) ([]byte, error) {
-	trimmed := strings.TrimSpace(s)
-	if trimmed == "" || trimmed == "null" {
+	if !hasEmbeddedObject(s) {
 		return dst, nil
 	}
 	dst = append(dst, ',')
 	dst = append(dst, key...)
+	return appendEmbeddedValue(dst, key, s)
+}
+
+// hasEmbeddedObject is false for a properties string that is empty or null.
+func hasEmbeddedObject(s string) bool {
+	trimmed := strings.TrimSpace(s)
+	return trimmed != "" && trimmed != "null"
+}
+
+// appendEmbeddedValue appends the object a properties string holds,
+// compacted; a string that is not a JSON object is kept as a JSON string,
+// with an error naming the member (key is `"name":`).
+func appendEmbeddedValue(dst, key []byte, s string) ([]byte, error) {
+	trimmed := strings.TrimSpace(s)
 	var err error
 	if trimmed[0] == '{' {
 		buf := bytes.NewBuffer(dst)
@@ -195,7 +223,7 @@ func isStringColumn(s avro.Schema) bool {
 }
 
 func compileColumn(f *avro.Field, named map[string]*valueWriter) (column, error) {
-	c := column{key: append(appendJSONString(nil, f.Name()), ':')}
+	c := column{key: append(appendJSONString(nil, f.Name()), ':'), name: f.Name()}
 	if u, ok := f.Type().(*avro.UnionSchema); ok {
 		c.union = true
 		for _, t := range u.Types() {
@@ -223,28 +251,24 @@ func compileColumn(f *avro.Field, named map[string]*valueWriter) (column, error)
 func compileValue(s avro.Schema, named map[string]*valueWriter) (valueWriter, error) {
 	switch s.Type() {
 	case avro.Null:
-		return func(dst []byte, _ *avro.Reader) []byte { return append(dst, "null"...) }, nil
+		return func(dst []byte, _ *decoder) []byte { return append(dst, "null"...) }, nil
 	case avro.Boolean:
-		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendBool(dst, r.ReadBool()) }, nil
+		return func(dst []byte, r *decoder) []byte { return strconv.AppendBool(dst, r.readBool()) }, nil
 	case avro.Int:
-		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendInt(dst, int64(r.ReadInt()), 10) }, nil
+		return func(dst []byte, r *decoder) []byte { return strconv.AppendInt(dst, int64(r.readInt()), 10) }, nil
 	case avro.Long:
-		return func(dst []byte, r *avro.Reader) []byte { return strconv.AppendInt(dst, r.ReadLong(), 10) }, nil
+		return func(dst []byte, r *decoder) []byte { return strconv.AppendInt(dst, r.readLong(), 10) }, nil
 	case avro.Float:
-		return func(dst []byte, r *avro.Reader) []byte { return appendFloat(dst, float64(r.ReadFloat()), 32) }, nil
+		return func(dst []byte, r *decoder) []byte { return appendFloat(dst, float64(r.readFloat()), 32) }, nil
 	case avro.Double:
-		return func(dst []byte, r *avro.Reader) []byte { return appendFloat(dst, r.ReadDouble(), 64) }, nil
+		return func(dst []byte, r *decoder) []byte { return appendFloat(dst, r.readDouble(), 64) }, nil
 	case avro.String:
-		return func(dst []byte, r *avro.Reader) []byte { return appendJSONString(dst, r.ReadString()) }, nil
+		return func(dst []byte, r *decoder) []byte { return appendJSONString(dst, r.readString()) }, nil
 	case avro.Bytes:
-		return func(dst []byte, r *avro.Reader) []byte { return appendBase64(dst, r.ReadBytes()) }, nil
+		return func(dst []byte, r *decoder) []byte { return appendBase64(dst, r.readBytes()) }, nil
 	case avro.Fixed:
 		size := s.(*avro.FixedSchema).Size()
-		return func(dst []byte, r *avro.Reader) []byte {
-			b := make([]byte, size)
-			r.Read(b)
-			return appendBase64(dst, b)
-		}, nil
+		return func(dst []byte, r *decoder) []byte { return appendBase64(dst, r.next(size)) }, nil
 	case avro.Enum:
 		return compileEnum(s.(*avro.EnumSchema)), nil
 	case avro.Array:
@@ -262,7 +286,7 @@ func compileValue(s avro.Schema, named map[string]*valueWriter) (valueWriter, er
 		if !ok {
 			return nil, fmt.Errorf("reference to unknown type %s", s.(*avro.RefSchema).Schema().FullName())
 		}
-		return func(dst []byte, r *avro.Reader) []byte { return (*p)(dst, r) }, nil
+		return func(dst []byte, r *decoder) []byte { return (*p)(dst, r) }, nil
 	default:
 		return nil, fmt.Errorf("unsupported Avro type %s", s.Type())
 	}
@@ -273,25 +297,24 @@ func compileEnum(s *avro.EnumSchema) valueWriter {
 	for i, sym := range s.Symbols() {
 		symbols[i] = appendJSONString(nil, sym)
 	}
-	return func(dst []byte, r *avro.Reader) []byte {
-		i := r.ReadInt()
+	return func(dst []byte, r *decoder) []byte {
+		i := r.readInt()
 		if i < 0 || int(i) >= len(symbols) {
-			r.ReportError("enum", fmt.Sprintf("symbol index %d out of range", i))
+			r.fail(fmt.Errorf("enum symbol index %d out of range", i))
 			return dst
 		}
 		return append(dst, symbols[i]...)
 	}
 }
 
-// Arrays and maps are read block by block here rather than with hamba's
-// ReadArrayCB/ReadMapCB, which keep calling back for every item a (possibly
-// corrupt) block header announces even after the reader has failed.
+// Arrays and maps are read block by block, stopping at the first error
+// rather than calling back for every item a corrupt block header announces.
 func compileArray(s *avro.ArraySchema, named map[string]*valueWriter) (valueWriter, error) {
 	items, err := compileValue(s.Items(), named)
 	if err != nil {
 		return nil, err
 	}
-	return func(dst []byte, r *avro.Reader) []byte {
+	return func(dst []byte, r *decoder) []byte {
 		return append(appendBlocks(append(dst, '['), r, items), ']')
 	}, nil
 }
@@ -301,25 +324,25 @@ func compileMap(s *avro.MapSchema, named map[string]*valueWriter) (valueWriter, 
 	if err != nil {
 		return nil, err
 	}
-	entry := func(dst []byte, r *avro.Reader) []byte {
-		dst = append(appendJSONString(dst, r.ReadString()), ':')
+	entry := func(dst []byte, r *decoder) []byte {
+		dst = append(appendJSONString(dst, r.readString()), ':')
 		return values(dst, r)
 	}
-	return func(dst []byte, r *avro.Reader) []byte {
+	return func(dst []byte, r *decoder) []byte {
 		return append(appendBlocks(append(dst, '{'), r, entry), '}')
 	}, nil
 }
 
 // appendBlocks writes the items of an array or the entries of a map, comma
 // separated, reading its blocks until the empty one that ends it.
-func appendBlocks(dst []byte, r *avro.Reader, item valueWriter) []byte {
+func appendBlocks(dst []byte, r *decoder, item valueWriter) []byte {
 	first := true
 	for {
-		n, _ := r.ReadBlockHeader()
-		if n <= 0 || r.Error != nil {
+		n := r.readBlockCount()
+		if n <= 0 || r.err != nil {
 			return dst
 		}
-		for ; n > 0 && r.Error == nil; n-- {
+		for ; n > 0 && r.err == nil; n-- {
 			if !first {
 				dst = append(dst, ',')
 			}
@@ -338,7 +361,7 @@ func compileUnion(s *avro.UnionSchema, named map[string]*valueWriter) (valueWrit
 		}
 		c.branches = append(c.branches, w)
 	}
-	return func(dst []byte, r *avro.Reader) []byte {
+	return func(dst []byte, r *decoder) []byte {
 		if w, ok := c.writer(r); ok {
 			return w(dst, r)
 		}
@@ -357,7 +380,7 @@ func compileRecord(s *avro.RecordSchema, named map[string]*valueWriter) (valueWr
 		}
 		columns = append(columns, c)
 	}
-	*self = func(dst []byte, r *avro.Reader) []byte {
+	*self = func(dst []byte, r *decoder) []byte {
 		dst = append(dst, '{')
 		mark := len(dst)
 		for i := range columns {

@@ -21,10 +21,11 @@ func normalise(t *testing.T, schemaJSON, eventType string, record map[string]any
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := avro.NewReader(nil, 0).Reset(data)
+	r := &decoder{}
+	r.reset(data)
 	out, propsErr := n.appendEvent(nil, r)
-	if r.Error != nil {
-		t.Fatalf("decoding: %v", r.Error)
+	if r.err != nil {
+		t.Fatalf("decoding: %v", r.err)
 	}
 	if !json.Valid(out) {
 		t.Fatalf("invalid JSON: %s", out)
@@ -194,10 +195,11 @@ func TestCorruptUnionIndexIsADecodingError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := avro.NewReader(nil, 0).Reset([]byte{0x08}) // branch 4 of 2
+	r := &decoder{}
+	r.reset([]byte{0x08}) // branch 4 of 2
 	n.appendEvent(nil, r)
-	if r.Error == nil || !strings.Contains(r.Error.Error(), "branch index 4") {
-		t.Fatalf("error = %v, want a branch index error", r.Error)
+	if r.err == nil || !strings.Contains(r.err.Error(), "branch index 4") {
+		t.Fatalf("error = %v, want a branch index error", r.err)
 	}
 }
 

@@ -286,29 +286,6 @@ func TestInvalidOptionsAreRejected(t *testing.T) {
 	}
 }
 
-func TestGlobMatch(t *testing.T) {
-	cases := []struct {
-		pattern, s string
-		match      bool
-	}{
-		{"*", "users.messages.email.Open", true},
-		{"users.messages.*", "users.messages.email.Open", true},
-		{"users.*.Open", "users.messages.email.Open", true},
-		{"users.*.Open", "users.messages.email.OpenX", false},
-		{"*Open*", "users.messages.email.Open", true},
-		{"users.messages.email.?pen", "users.messages.email.Open", true},
-		{"users.messages.email", "users.messages.email.Open", false},
-		{"a**b", "ab", true},
-		{"", "", true},
-		{"", "a", false},
-	}
-	for _, c := range cases {
-		if got := globMatch(c.pattern, c.s); got != c.match {
-			t.Errorf("globMatch(%q, %q) = %v", c.pattern, c.s, got)
-		}
-	}
-}
-
 // Escapes in names and values are read as encoding/json reads them (lone
 // surrogates become U+FFFD), so hashes and error texts match what Benthos
 // parses from the same bytes.

@@ -2,7 +2,8 @@ package mapping
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/glob"
 )
 
 // Naming profiles for the Amplitude event_type.
@@ -120,41 +121,8 @@ func (o Options) validate() error {
 
 // selected reports whether an event type passes the include and exclude lists.
 func (o Options) selected(eventType string) bool {
-	if len(o.Include) > 0 && !matchAny(o.Include, eventType) {
+	if len(o.Include) > 0 && !glob.MatchAny(o.Include, eventType) {
 		return false
 	}
-	return !matchAny(o.Exclude, eventType)
-}
-
-func matchAny(globs []string, s string) bool {
-	for _, g := range globs {
-		if globMatch(g, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// globMatch matches s against a pattern where * is any run of characters
-// and ? is one character. Unlike path.Match, * crosses dots, so
-// "users.messages.*" covers every message event.
-func globMatch(pattern, s string) bool {
-	star, starS := -1, 0
-	p, i := 0, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case p < len(pattern) && pattern[p] == '*':
-			star, starS = p, i
-			p++
-		case star >= 0:
-			starS++
-			p, i = star+1, starS
-		default:
-			return false
-		}
-	}
-	return strings.Trim(pattern[p:], "*") == ""
+	return !glob.MatchAny(o.Exclude, eventType)
 }

@@ -21,20 +21,10 @@ func processorSpec() *service.ConfigSpec {
 An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters. A message already flagged when it arrives (by an input, say) passes unchanged, keeping its reason.
 
 `+producedDoc).
-		Fields(
-			service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
-			service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
-			service.NewStringListField(optInclude).Default([]any{}).Description(optionDocs[optInclude]),
-			service.NewStringListField(optExclude).Default([]any{}).Description(optionDocs[optExclude]),
-			service.NewBoolField(optAnonymous).Default(false).Description(optionDocs[optAnonymous]),
-			service.NewBoolField(optDeviceFields).Default(false).Description(optionDocs[optDeviceFields]),
-			service.NewBoolField(optRevenue).Default(false).Description(optionDocs[optRevenue]),
-			service.NewStringEnumField(optPII, PIIKeep, PIIHash, PIIDrop).Default(PIIKeep).Description(optionDocs[optPII]),
-			service.NewStringListField(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields]),
-			service.NewStringField(fieldOriginalMetadata).Default("").
-				Description("A metadata key under which each message keeps the Currents event as it arrived, so that a dead-letter route can write the original of an event Amplitude refused, e.g. `root.event = metadata(\"currents_event\")`. The bytes are shared, not copied. Empty keeps nothing.").
-				Example("currents_event"),
-		).
+		Fields(OptionFields()...).
+		Field(service.NewStringField(fieldOriginalMetadata).Default("").
+			Description("A metadata key under which each message keeps the Currents event as it arrived, so that a dead-letter route can write the original of an event Amplitude refused, e.g. `root.event = metadata(\"currents_event\")`. The bytes are shared, not copied. Empty keeps nothing.").
+			Example("currents_event")).
 		Example("Braze's export, as fast as it goes", "", `
 pipeline:
   processors:
@@ -58,7 +48,7 @@ const ProcessorName = "currents_to_amplitude"
 func init() {
 	service.MustRegisterBatchProcessor(ProcessorName, processorSpec(),
 		func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchProcessor, error) {
-			opts, err := optionsFromConfig(conf)
+			opts, err := OptionsFromParsed(conf)
 			if err != nil {
 				return nil, err
 			}
@@ -74,7 +64,25 @@ func init() {
 		})
 }
 
-func optionsFromConfig(conf *service.ParsedConfig) (opts Options, err error) {
+// OptionFields are the mapping's options as config fields, documented with
+// their defaults, for the components that map: this processor, and the
+// currents_avro scanner's currents_to_amplitude field.
+func OptionFields() []*service.ConfigField {
+	return []*service.ConfigField{
+		service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
+		service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
+		service.NewStringListField(optInclude).Default([]any{}).Description(optionDocs[optInclude]),
+		service.NewStringListField(optExclude).Default([]any{}).Description(optionDocs[optExclude]),
+		service.NewBoolField(optAnonymous).Default(false).Description(optionDocs[optAnonymous]),
+		service.NewBoolField(optDeviceFields).Default(false).Description(optionDocs[optDeviceFields]),
+		service.NewBoolField(optRevenue).Default(false).Description(optionDocs[optRevenue]),
+		service.NewStringEnumField(optPII, PIIKeep, PIIHash, PIIDrop).Default(PIIKeep).Description(optionDocs[optPII]),
+		service.NewStringListField(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields]),
+	}
+}
+
+// OptionsFromParsed reads the fields of OptionFields.
+func OptionsFromParsed(conf *service.ParsedConfig) (opts Options, err error) {
 	opts = DefaultOptions()
 	if opts.Profile, err = conf.FieldString(optProfile); err != nil {
 		return opts, err

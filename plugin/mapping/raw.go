@@ -37,10 +37,15 @@ func (m *Mapper) mapString(dst []byte, doc string, written *ampapi.Fields) ([]by
 		return dst, invalidUTF8(doc)
 	}
 	out, err := m.mapRaw(dst, doc, written)
+	return ownedResult(dst, out, err)
+}
+
+// ownedResult returns the output, or dst unchanged with an error whose
+// event id no longer points into the event, which the caller may reuse.
+func ownedResult(dst, out []byte, err error) ([]byte, error) {
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			// The id may point into the event, which the caller may reuse.
 			fe.EventID = strings.Clone(fe.EventID)
 		}
 		return dst, err
@@ -72,7 +77,13 @@ func (m *Mapper) mapRaw(dst []byte, doc string, written *ampapi.Fields) ([]byte,
 	if err := m.scanEvent(doc, &ev, &w); err != nil {
 		return dst, err
 	}
-	p, ms, err := m.checkEvent(&ev)
+	return m.finish(dst, &ev, &w, written)
+}
+
+// finish checks the event read into ev and w and writes the rest of the
+// Amplitude event after the plain properties w holds.
+func (m *Mapper) finish(dst []byte, ev *rawEvent, w *propertyWriter, written *ampapi.Fields) ([]byte, error) {
+	p, ms, err := m.checkEvent(ev)
 	if err != nil {
 		return dst, err
 	}
