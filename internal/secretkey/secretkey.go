@@ -7,16 +7,20 @@ package secretkey
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 )
 
 // Key is an API key's source.
 type Key struct {
-	literal string
-	file    *secretfile.File[string]
+	literal   string
+	file      *secretfile.File[string]
+	fileField string // names the file in Get's errors, when set
 }
 
 // ErrNone is returned by New when neither a literal nor a file is given.
@@ -38,13 +42,40 @@ func New(literal, path string, now func() time.Time) (*Key, error) {
 	return k, nil
 }
 
+// FromConfig reads a component's two key fields, the literal and the
+// file's path, and returns their key source. Its errors and Get's name the
+// fields.
+func FromConfig(conf *service.ParsedConfig, literalField, fileField string, now func() time.Time) (*Key, error) {
+	literal, err := conf.FieldString(literalField)
+	if err != nil {
+		return nil, err
+	}
+	path, err := conf.FieldString(fileField)
+	if err != nil {
+		return nil, err
+	}
+	k, err := New(literal, path, now)
+	switch {
+	case errors.Is(err, ErrNone):
+		return nil, fmt.Errorf("one of %s and %s must be set", literalField, fileField)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", fileField, err)
+	}
+	k.fileField = fileField
+	return k, nil
+}
+
 // Get returns the current key. When the file cannot be read again it
 // returns the key read last and the reason, which never contains the key.
 func (k *Key) Get() (string, error) {
 	if k.file == nil {
 		return k.literal, nil
 	}
-	return k.file.Get()
+	key, err := k.file.Get()
+	if err != nil && k.fileField != "" {
+		err = fmt.Errorf("%s: %w", k.fileField, err)
+	}
+	return key, err
 }
 
 // FromFile says whether the key comes from a file.

@@ -142,11 +142,15 @@ func TestTheKeyFileTakesPrecedenceOverTheLiteralKey(t *testing.T) {
 	if err := os.WriteFile(path, []byte("key-from-the-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k, err := newKeySource("default-key-for-the-emulator", path, time.Now)
+	conf, err := outputSpec().ParseYAML(fmt.Sprintf("api_key: default-key-for-the-emulator\napi_key_file: %q", path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key, err := k.get(); err != nil || key != "key-from-the-file" {
-		t.Errorf("get() = %q, %v; want the file's key", key, err)
+	o, err := newOutput(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := o.keys.Get(); err != nil || key != "key-from-the-file" {
+		t.Errorf("the key is %q, %v; want the file's key", key, err)
 	}
 }

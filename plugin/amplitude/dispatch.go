@@ -84,7 +84,7 @@ func (d *dispatcher) sendLoop() {
 	}
 	defer d.bodies.put(body)
 	for {
-		key, keyErr := d.o.keys.get()
+		key, keyErr := d.o.keys.Get()
 		if keyErr != nil {
 			d.o.keyFileLog.note(d.o.now(), keyErr.Error())
 		}

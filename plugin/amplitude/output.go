@@ -17,6 +17,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
 
 const (
@@ -207,7 +208,7 @@ type output struct {
 	minIDLength   int
 	maxEventBytes int
 	maxFuture     time.Duration
-	keys          *keySource
+	keys          *secretkey.Key
 	sender        *sender
 	senders       int
 	dispatcher    *dispatcher
@@ -249,15 +250,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.kind, err = ampapi.ParseKind(apiName); err != nil {
 		return nil, err
 	}
-	literal, err := conf.FieldString(fieldAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldAPIKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if o.keys, err = newKeySource(literal, keyFile, o.now); err != nil {
+	if o.keys, err = secretkey.FromConfig(conf, fieldAPIKey, fieldAPIKeyFile, o.now); err != nil {
 		return nil, err
 	}
 	target, err := endpointURL(conf, o.kind)

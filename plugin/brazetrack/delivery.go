@@ -217,7 +217,7 @@ func (o *output) post(ctx context.Context, body []byte, n int) (answer, error) {
 	defer func() { <-o.slots }()
 	key, keyErr := o.keys.Get()
 	if keyErr != nil {
-		o.keyFileLog.note(o.now(), fmt.Sprintf("%s: %v", fieldAPIKeyFile, keyErr))
+		o.keyFileLog.note(o.now(), keyErr.Error())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
 	if err != nil {

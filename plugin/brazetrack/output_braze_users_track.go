@@ -7,7 +7,6 @@ package brazetrack
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -153,19 +152,8 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.url, err = instanceURL(conf); err != nil {
 		return nil, err
 	}
-	literal, err := conf.FieldString(fieldAPIKey)
-	if err != nil {
+	if o.keys, err = secretkey.FromConfig(conf, fieldAPIKey, fieldAPIKeyFile, o.now); err != nil {
 		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldAPIKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if o.keys, err = secretkey.New(literal, keyFile, o.now); err != nil {
-		if errors.Is(err, secretkey.ErrNone) {
-			return nil, fmt.Errorf("one of %s and %s must be set", fieldAPIKey, fieldAPIKeyFile)
-		}
-		return nil, fmt.Errorf("%s: %w", fieldAPIKeyFile, err)
 	}
 	timeout, err := conf.FieldDuration(fieldTimeout)
 	if err != nil {
