@@ -16,37 +16,36 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
 
 const (
-	fieldAPIKey          = "api_key"
-	fieldAPIKeyFile      = "api_key_file"
-	fieldRegion          = "region"
-	fieldEndpoint        = "endpoint"
-	fieldAPI             = "api"
-	fieldMinIDLength     = "min_id_length"
-	fieldMaxFuture       = "max_future"
-	fieldGzip            = "gzip"
-	fieldTimeout         = "timeout"
-	fieldTLS             = "tls"
-	fieldRetry           = "retry"
-	fieldConfigRetry     = "config_fault_retry"
-	fieldInitialInterval = "initial_interval"
-	fieldMaxInterval     = "max_interval"
-	fieldThrottlePause   = "throttle_pause"
-	fieldDailyQuota      = "daily_quota_policy"
-	fieldLimits          = "limits"
-	fieldLimitsEnabled   = "enabled"
-	fieldRate            = "rate"
-	fieldBurst           = "burst"
-	fieldQuota           = "daily_quota"
-	fieldMaxHold         = "max_hold"
-	fieldOnHoldTimeout   = "on_hold_timeout"
-	fieldMaxTrackedIDs   = "max_tracked_ids"
-	fieldLogInterval     = "log_interval"
-	fieldRequestsFlight  = "max_requests_in_flight"
+	fieldAPIKey         = "api_key"
+	fieldAPIKeyFile     = "api_key_file"
+	fieldRegion         = "region"
+	fieldEndpoint       = "endpoint"
+	fieldAPI            = "api"
+	fieldMinIDLength    = "min_id_length"
+	fieldMaxFuture      = "max_future"
+	fieldGzip           = "gzip"
+	fieldTimeout        = "timeout"
+	fieldTLS            = "tls"
+	fieldRetry          = "retry"
+	fieldConfigRetry    = "config_fault_retry"
+	fieldThrottlePause  = "throttle_pause"
+	fieldDailyQuota     = "daily_quota_policy"
+	fieldLimits         = "limits"
+	fieldLimitsEnabled  = "enabled"
+	fieldRate           = "rate"
+	fieldBurst          = "burst"
+	fieldQuota          = "daily_quota"
+	fieldMaxHold        = "max_hold"
+	fieldOnHoldTimeout  = "on_hold_timeout"
+	fieldMaxTrackedIDs  = "max_tracked_ids"
+	fieldLogInterval    = "log_interval"
+	fieldRequestsFlight = "max_requests_in_flight"
 )
 
 func init() {
@@ -65,12 +64,6 @@ func init() {
 }
 
 func outputSpec() *service.ConfigSpec {
-	backoffFields := func(name, initial, max, desc string) *service.ConfigField {
-		return service.NewObjectField(name,
-			service.NewDurationField(fieldInitialInterval).Default(initial).Description("The first wait."),
-			service.NewDurationField(fieldMaxInterval).Default(max).Description("The longest wait; waits double up to it, with jitter."),
-		).Description(desc).Advanced()
-	}
 	return service.NewConfigSpec().
 		Stable().
 		Categories("Services").
@@ -123,8 +116,8 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 			service.NewDurationField(fieldTimeout).Default("30s").
 				Description("The time a request may take, answer included; a timeout is retried."),
 			service.NewTLSToggledField(fieldTLS),
-			backoffFields(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
-			backoffFields(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
+			backoff.Spec(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
+			backoff.Spec(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
 			service.NewDurationField(fieldThrottlePause).Optional().
 				Description("How long ids named by a 429 wait. Unset: 30s for `http_v2`, 15s for `batch`, as Amplitude asks.").Advanced(),
 			service.NewStringEnumField(fieldDailyQuota, "fail", "hold").Default("fail").
@@ -217,8 +210,8 @@ type output struct {
 	maxHold       time.Duration
 	nackOnHold    bool // on_hold_timeout: nack
 	throttlePause time.Duration
-	retry         backoffConfig
-	configRetry   backoffConfig
+	retry         backoff.Config
+	configRetry   backoff.Config
 
 	log          *service.Logger
 	metrics      *outputMetrics
@@ -233,8 +226,6 @@ type output struct {
 	stop    context.CancelFunc // ends requests and the metrics loop; nil until Connect
 	stopped sync.WaitGroup
 }
-
-type backoffConfig struct{ initial, max time.Duration }
 
 // newOutput reads and checks the config; Connect starts the work.
 func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, error) {
@@ -294,10 +285,10 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	// Room for any API key a rotation may bring, so an event checked now
 	// still fits a request later.
 	o.maxEventBytes = o.envelope("").MaxEventBytes() - maxKeyBytes
-	if o.retry, err = backoffField(conf, fieldRetry); err != nil {
+	if o.retry, err = backoff.Parse(conf, fieldRetry); err != nil {
 		return nil, err
 	}
-	if o.configRetry, err = backoffField(conf, fieldConfigRetry); err != nil {
+	if o.configRetry, err = backoff.Parse(conf, fieldConfigRetry); err != nil {
 		return nil, err
 	}
 	o.throttlePause = o.kind.Limits().ThrottlePause
@@ -436,21 +427,6 @@ func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
 		u.Path = kind.Path()
 	}
 	return u.String(), nil
-}
-
-func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error) {
-	var b backoffConfig
-	var err error
-	if b.initial, err = conf.FieldDuration(name, fieldInitialInterval); err != nil {
-		return b, err
-	}
-	if b.max, err = conf.FieldDuration(name, fieldMaxInterval); err != nil {
-		return b, err
-	}
-	if b.initial <= 0 || b.max < b.initial {
-		return b, fmt.Errorf("%s: need 0 < %s <= %s", name, fieldInitialInterval, fieldMaxInterval)
-	}
-	return b, nil
 }
 
 // Connect starts the request senders' dispatcher and the limiter's gauges.
