@@ -2,7 +2,6 @@ package amplitude
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -247,33 +246,3 @@ func (d *delivery) apply(results []result) {
 		o.metrics.truncatedValues.Incr(int64(truncated))
 	}
 }
-
-// batchError reports each failed event's error. When only one failed, it
-// is the batch's error too: Benthos hands a batch of one message the batch's
-// error rather than the message's, and the dead letter must say why.
-func (d *delivery) batchError(batch service.MessageBatch) error {
-	failed, first := 0, -1
-	for i, err := range d.errs {
-		if err != nil {
-			if failed++; first < 0 {
-				first = i
-			}
-		}
-	}
-	if failed == 0 {
-		return nil
-	}
-	head := d.errs[first]
-	if failed > 1 {
-		head = errSomeFailed
-	}
-	bErr := service.NewBatchError(batch, head)
-	for i, err := range d.errs {
-		if err != nil {
-			bErr.Failed(i, err)
-		}
-	}
-	return bErr
-}
-
-var errSomeFailed = errors.New("amplitude: some events failed for good; see each event's error")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -453,7 +454,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	if err := d.run(ctx); err != nil {
 		return err
 	}
-	return d.batchError(batch)
+	return batcherr.From(batch, d.errs, "amplitude: some events failed for good; see each event's error")
 }
 
 // Close runs once the host has no batch left in WriteBatch, or has given
