@@ -3,7 +3,6 @@ package emulator
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"mime"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
 const (
@@ -66,7 +67,7 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	}
 	if plan.delay > 0 {
 		e.stats.slowResponse()
-		if !sleep(r.Context(), plan.delay) {
+		if !wait.For(r.Context(), plan.delay) {
 			return // the client gave up: nothing to answer, nothing ingested
 		}
 	}
@@ -255,18 +256,6 @@ func resetConnection(w http.ResponseWriter) {
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// sleep waits d, or until ctx ends; it reports whether the whole wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // isJSON reports whether a Content-Type is application/json, which "must be set"
