@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -242,22 +242,11 @@ func redacted(raw string) string {
 }
 
 func newClient(timeout time.Duration, tlsConf *tls.Config, conns int) *http.Client {
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsConf,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	return &http.Client{
-		Transport: transport,
-		Timeout:   timeout,
-		// A redirect means a wrong instance URL: read as a configuration
-		// fault, never followed (a POST would turn into a GET).
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c := httpclient.New(timeout, tlsConf, conns)
+	// A redirect means a wrong instance URL: read as a configuration fault,
+	// never followed (a POST would turn into a GET).
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // Connect has nothing to dial: a connection is made per request, and a
