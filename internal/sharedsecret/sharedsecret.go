@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 
 // Secrets are the accepted secrets.
 type Secrets struct {
-	literal [][sha256.Size]byte
-	file    *secretfile.File[[][sha256.Size]byte]
+	literal   [][sha256.Size]byte
+	file      *secretfile.File[[][sha256.Size]byte]
+	fileField string // names the file in Accepts' errors, when set
 }
 
 // ErrNone is returned by New when neither a literal nor a file is given.
@@ -50,6 +52,24 @@ func New(literal, path string, now func() time.Time) (*Secrets, error) {
 	return &Secrets{file: f}, nil
 }
 
+// Named is New for a component whose config names the literal
+// literalField and the file's path fileField: its errors name the fields
+// and say whose requests must be authenticated ("Braze's requests"), and
+// Accepts' errors name fileField.
+func Named(literalField, fileField, whose, literal, path string, now func() time.Time) (*Secrets, error) {
+	s, err := New(literal, path, now)
+	switch {
+	case errors.Is(err, ErrNone):
+		return nil, fmt.Errorf("one of %s and %s must be set: %s must be authenticated", literalField, fileField, whose)
+	case errors.Is(err, ErrBoth):
+		return nil, fmt.Errorf("%s and %s are exclusive", literalField, fileField)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", fileField, err)
+	}
+	s.fileField = fileField
+	return s, nil
+}
+
 func digests(content string) [][sha256.Size]byte {
 	var out [][sha256.Size]byte
 	for line := range strings.Lines(content) {
@@ -66,7 +86,9 @@ func digests(content string) [][sha256.Size]byte {
 func (s *Secrets) Accepts(presented string) (ok bool, reloadErr error) {
 	accepted := s.literal
 	if s.file != nil {
-		accepted, reloadErr = s.file.Get()
+		if accepted, reloadErr = s.file.Get(); reloadErr != nil && s.fileField != "" {
+			reloadErr = fmt.Errorf("%s: %w", s.fileField, reloadErr)
+		}
 	}
 	if presented == "" {
 		return false, reloadErr

@@ -162,14 +162,8 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	if err != nil {
 		return nil, err
 	}
-	if i.secrets, err = sharedsecret.New(literal, tokenFile, time.Now); err != nil {
-		switch {
-		case errors.Is(err, sharedsecret.ErrNone):
-			return nil, fmt.Errorf("one of %s and %s must be set: Amplitude's deliveries must be authenticated", fieldToken, fieldTokenFile)
-		case errors.Is(err, sharedsecret.ErrBoth):
-			return nil, fmt.Errorf("%s and %s are exclusive", fieldToken, fieldTokenFile)
-		}
-		return nil, fmt.Errorf("%s: %w", fieldTokenFile, err)
+	if i.secrets, err = sharedsecret.Named(fieldToken, fieldTokenFile, "Amplitude's deliveries", literal, tokenFile, time.Now); err != nil {
+		return nil, err
 	}
 	maxBody, err := conf.FieldInt(fieldMaxBodyBytes)
 	if err != nil {
@@ -260,7 +254,7 @@ func (i *webhookInput) handle(w http.ResponseWriter, r *http.Request) {
 func (i *webhookInput) authorize(r *http.Request) (bool, string) {
 	ok, reloadErr := i.secrets.Accepts(sharedsecret.FromHeader(i.authHeader, r.Header.Get(i.authHeader)))
 	if reloadErr != nil {
-		i.log.Errorf("amplitude_cohort_webhook: %s: %v (the secrets read before stay accepted)", fieldTokenFile, reloadErr)
+		i.log.Errorf("amplitude_cohort_webhook: %v (the secrets read before stay accepted)", reloadErr)
 	}
 	return ok, "send the configured secret in the " + i.authHeader + " header"
 }
