@@ -8,7 +8,6 @@ package amplitudecohorts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,8 +35,6 @@ const (
 	fieldTLS           = "tls"
 	fieldTLSCertFile   = "cert_file"
 	fieldTLSKeyFile    = "key_file"
-
-	writeTimeoutMargin = 5 * time.Second
 )
 
 func init() {
@@ -59,6 +56,7 @@ Each request is checked and answered as follows:
 - 401 when the secret is missing or wrong, before the body is read: the header `+"`auth_header`"+` must carry `+"`token`"+` (as `+"`Bearer <token>`"+` when the header is Authorization). Set the header among the destination's extra headers in Amplitude. Secrets are compared in constant time.
 - 413 when the body is larger than `+"`max_body_bytes`"+`; 400 when it is not a delivery, with the field at fault (`+"`message_id: missing`"+`, `+"`users[3].user_id: must be a string`"+`...).
 - 429 when `+"`max_concurrent_requests`"+` requests are being handled.
+- 503 (with Retry-After) when the body has not arrived within `+"`timeout`"+`: a stalled upload is retried, not taken for a bad delivery.
 - 200 at once for a `+"`message_id`"+` delivered before, and for a delivery with no users.
 - Otherwise the changes are handed on, and the answer is 200 once the batch is acknowledged: every change delivered by the output, or routed to a dead-letter output. 500 when it is rejected. 503 (with Retry-After) when it is not acknowledged within `+"`timeout`"+`: delivery goes on, and Amplitude's retry, which carries the same `+"`message_id`"+`, waits for it rather than handing the changes on a second time, and gets 200 once they are delivered.
 
@@ -198,8 +196,8 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 		return nil, fmt.Errorf("%s: must be at least 1", fieldMaxConcurrent)
 	}
 	i.gate = &pushserver.Gate{
-		Path: i.path, What: "the delivery", Authorize: i.authorize,
-		Slots: make(chan struct{}, maxConcurrent), MaxBody: int64(maxBody), WriteMargin: writeTimeoutMargin,
+		Path: i.path, What: "the delivery", Authorize: i.authorize, MaxBody: int64(maxBody), ReadTimeout: i.timeout,
+		Slots: make(chan struct{}, maxConcurrent), SlotBeforeBody: true,
 	}
 	certFile, err := conf.FieldString(fieldTLS, fieldTLSCertFile)
 	if err != nil {
@@ -212,25 +210,13 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	if (certFile == "") != (keyFile == "") {
 		return nil, fmt.Errorf("%s: set both %s and %s, or neither", fieldTLS, fieldTLSCertFile, fieldTLSKeyFile)
 	}
-	i.server = pushserver.New(address, certFile, keyFile, http.HandlerFunc(i.handle))
+	i.server = pushserver.New("amplitude_cohort_webhook", address, certFile, keyFile, http.HandlerFunc(i.handle))
 	return i, nil
 }
 
 // Connect starts listening; it is a no-op once listening.
 func (i *webhookInput) Connect(context.Context) error {
-	base, err := i.server.Start(func(format string, args ...any) {
-		i.log.Errorf("amplitude_cohort_webhook: "+format, args...)
-	})
-	if err != nil {
-		if errors.Is(err, service.ErrEndOfInput) {
-			return err
-		}
-		return fmt.Errorf("amplitude_cohort_webhook: %w", err)
-	}
-	if base != "" {
-		i.log.Infof("amplitude_cohort_webhook: listening on %s%s", base, i.path)
-	}
-	return nil
+	return i.server.Start(i.log, i.path)
 }
 
 // ReadBatch returns the changes of the next delivery handed on.
@@ -244,7 +230,7 @@ func (i *webhookInput) Close(ctx context.Context) error { return i.server.Close(
 
 func (i *webhookInput) handle(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	status := i.serve(w, r, start.Add(i.timeout))
+	status := i.serve(w, r, start)
 	i.mRequests.Incr(1, strconv.Itoa(status))
 	i.mLatency.Timing(time.Since(start).Nanoseconds())
 }
@@ -259,12 +245,13 @@ func (i *webhookInput) authorize(r *http.Request) (bool, string) {
 	return ok, "send the configured secret in the " + i.authHeader + " header"
 }
 
-func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline time.Time) int {
-	body, release, status := i.gate.Admit(w, r, deadline)
+func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
+	body, hold, status := i.gate.Admit(w, r, start)
 	if status != 0 {
 		return status
 	}
-	defer release()
+	defer hold.Release()
+	deadline := start.Add(i.timeout)
 	d, err := cohorts.ParseDelivery(body)
 	if err != nil {
 		return pushserver.Reply(w, http.StatusBadRequest, "not a Cohort Webhooks delivery: "+err.Error())
@@ -294,11 +281,7 @@ func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline ti
 	ack := func(err error) { i.dedup.Finish(d.MessageID, flight, err) }
 	if err := i.server.Submit(ctx, batch, ack); err != nil {
 		i.dedup.Finish(d.MessageID, flight, err)
-		w.Header().Set("Retry-After", pushserver.RetryAfter)
-		if errors.Is(err, pushserver.ErrClosing) {
-			return pushserver.Reply(w, http.StatusServiceUnavailable, "the receiver is shutting down: retry later")
-		}
-		return pushserver.Reply(w, http.StatusServiceUnavailable, "the pipeline did not take the delivery in time: retry later")
+		return i.gate.Unsubmitted(w, err)
 	}
 	return i.await(w, flight, deadline, len(changes))
 }

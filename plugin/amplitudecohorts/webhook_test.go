@@ -201,6 +201,29 @@ func TestRequestsThatMustNotBeHandedOnAreRefused(t *testing.T) {
 	}
 }
 
+// A body that stalls gets 503 within timeout, which Amplitude retries, not
+// 400, which would take it for a bad delivery.
+func TestAStalledBodyGets503(t *testing.T) {
+	r := startReceiver(t, "timeout: 300ms", nil)
+	stalled, stall := io.Pipe()
+	defer stall.Close()
+	go func() { _, _ = io.WriteString(stall, `{"cohort_id":`) }() // then nothing more
+	req, err := http.NewRequest(http.MethodPost, r.url, stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(text), "the body did not arrive within 300ms") {
+		t.Fatalf("stalled body: %d %q (Retry-After %q), want 503", resp.StatusCode, text, resp.Header.Get("Retry-After"))
+	}
+}
+
 func TestASecretInAnotherHeaderOrInAFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "secrets")
