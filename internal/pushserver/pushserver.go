@@ -87,8 +87,9 @@ func (q *Queue) Close() { q.closeOnce.Do(func() { close(q.closing) }) }
 // Server serves one handler and queues batches for ReadBatch.
 type Server struct {
 	*Queue
-	name, address, certFile, keyFile string
-	handler                          http.Handler
+	name    string
+	cfg     Config
+	handler http.Handler
 
 	mu     sync.Mutex
 	server *http.Server
@@ -98,17 +99,17 @@ type Server struct {
 }
 
 // New returns the server of the component name (for log lines and
-// errors) for address, with TLS when both files are set; it listens once
-// Start is called.
-func New(name, address, certFile, keyFile string, handler http.Handler) *Server {
-	return &Server{Queue: NewQueue(), name: name, address: address, certFile: certFile, keyFile: keyFile, handler: handler}
+// errors), with TLS when cfg has both files; it listens once Start is
+// called.
+func New(name string, cfg Config, handler http.Handler) *Server {
+	return &Server{Queue: NewQueue(), name: name, cfg: cfg, handler: handler}
 }
 
-// Start listens and serves, and logs the URL of path; it does nothing when
-// already listening, and returns service.ErrEndOfInput after Close. The
-// server sets no overall read or write timeout, since a request waits for
-// its acknowledgement: handlers set their own deadlines (Gate).
-func (s *Server) Start(log *service.Logger, path string) error {
+// Start listens and serves, and logs its URL; it does nothing when already
+// listening, and returns service.ErrEndOfInput after Close. The server sets
+// no overall read or write timeout, since a request waits for its
+// acknowledgement: handlers set their own deadlines (Gate).
+func (s *Server) Start(log *service.Logger) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -118,14 +119,14 @@ func (s *Server) Start(log *service.Logger, path string) error {
 		return nil
 	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout}
-	if s.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if s.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
 		if err != nil {
 			return fmt.Errorf("%s: tls: %w", s.name, err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ln, err := net.Listen("tcp", s.address)
+	ln, err := net.Listen("tcp", s.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -141,7 +142,7 @@ func (s *Server) Start(log *service.Logger, path string) error {
 			log.Errorf("%s: server stopped: %v", s.name, err)
 		}
 	}()
-	log.Infof("%s: listening on %s://%s%s", s.name, scheme, ln.Addr(), path)
+	log.Infof("%s: listening on %s://%s%s", s.name, scheme, ln.Addr(), s.cfg.Path)
 	return nil
 }
 

@@ -240,12 +240,12 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 	certFile, keyFile := writeCert(t, dir)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { Reply(w, 200, `{}`) })
 	log := service.MockResources().Logger()
-	s := New("test_input", "127.0.0.1:0", certFile, keyFile, ok)
-	if err := s.Start(log, "/"); err != nil {
+	s := New("test_input", Config{Address: "127.0.0.1:0", Path: "/", CertFile: certFile, KeyFile: keyFile}, ok)
+	if err := s.Start(log); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	addr := s.Addr()
-	if err := s.Start(log, "/"); err != nil || s.Addr() != addr {
+	if err := s.Start(log); err != nil || s.Addr() != addr {
 		t.Errorf("a second Start: %v, listening on %v then %v", err, addr, s.Addr())
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
@@ -260,7 +260,7 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(log, "/"); !errors.Is(err, service.ErrEndOfInput) {
+	if err := s.Start(log); !errors.Is(err, service.ErrEndOfInput) {
 		t.Errorf("Start after Close: %v", err)
 	}
 
@@ -268,7 +268,7 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := New("test_input", "127.0.0.1:0", bad, keyFile, ok).Start(log, "/"); err == nil || !strings.HasPrefix(err.Error(), "test_input: tls: ") {
+	if err := New("test_input", Config{Address: "127.0.0.1:0", CertFile: bad, KeyFile: keyFile}, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: tls: ") {
 		t.Errorf("a bad certificate: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -276,7 +276,7 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if err := New("test_input", ln.Addr().String(), "", "", ok).Start(log, "/"); err == nil || !strings.HasPrefix(err.Error(), "test_input: ") {
+	if err := New("test_input", Config{Address: ln.Addr().String()}, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: ") {
 		t.Errorf("listening on a taken address: %v", err)
 	}
 }

@@ -21,20 +21,13 @@ import (
 )
 
 const (
-	fieldAddress       = "address"
-	fieldPath          = "path"
-	fieldAuthHeader    = "auth_header"
-	fieldToken         = "token"
-	fieldTokenFile     = "token_file"
-	fieldMaxBodyBytes  = "max_body_bytes"
-	fieldTimeout       = "timeout"
-	fieldDedup         = "dedup"
-	fieldDedupTTL      = "ttl"
-	fieldDedupMax      = "max_message_ids"
-	fieldMaxConcurrent = "max_concurrent_requests"
-	fieldTLS           = "tls"
-	fieldTLSCertFile   = "cert_file"
-	fieldTLSKeyFile    = "key_file"
+	fieldAuthHeader = "auth_header"
+	fieldToken      = "token"
+	fieldTokenFile  = "token_file"
+	fieldTimeout    = "timeout"
+	fieldDedup      = "dedup"
+	fieldDedupTTL   = "ttl"
+	fieldDedupMax   = "max_message_ids"
 )
 
 func init() {
@@ -68,9 +61,8 @@ Do not put a buffer between this input and the output: it would acknowledge deli
 
 Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`amplitude_cohort_webhook_users`"+` (users in deliveries that passed the checks), `+"`amplitude_cohort_webhook_duplicates`"+` (requests answered from the deduplication state), `+"`amplitude_cohort_webhook_request_latency_ns`"+`.`).
 		Fields(
-			service.NewStringField(fieldAddress).Default("0.0.0.0:8090").
-				Description("The address to listen on, host:port."),
-			service.NewStringField(fieldPath).Default("/amplitude/cohorts").
+			pushserver.AddressField("0.0.0.0:8090"),
+			service.NewStringField(pushserver.FieldPath).Default("/amplitude/cohorts").
 				Description("The URL path of the webhook, as entered in Amplitude; other paths get 404."),
 			service.NewStringField(fieldAuthHeader).Default("Authorization").
 				Description("The request header carrying the shared secret, one of the extra headers set in the destination's configuration in Amplitude. For `Authorization`, its value is `Bearer <token>`; for any other header, the token itself."),
@@ -78,7 +70,7 @@ Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`a
 				Description("The shared secret. Use an environment variable: `${AMPLITUDE_WEBHOOK_TOKEN}`. Exclusive with `token_file`; one of them is required."),
 			service.NewStringField(fieldTokenFile).Default("").
 				Description("A file of accepted secrets, one per line, read again when it changes (looked at once a second at most): list the old and the new secret while Amplitude's header is being changed. A file that cannot be read or is empty keeps the secrets read before accepted; at startup it is a configuration error."),
-			service.NewIntField(fieldMaxBodyBytes).Default(16<<20).
+			service.NewIntField(pushserver.FieldMaxBodyBytes).Default(16<<20).
 				Description("The largest body accepted; larger ones get 413."),
 			service.NewDurationField(fieldTimeout).Default(cohorts.AnswerDeadline.String()).
 				Description("The longest a request waits for its changes to be delivered before it is answered 503 (delivery goes on, and Amplitude's retry waits for it). Amplitude gives up on an answer after 1 to 2 seconds."),
@@ -88,12 +80,9 @@ Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`a
 				service.NewIntField(fieldDedupMax).Default(100_000).
 					Description("The most delivered `message_id`s remembered (about 150 bytes each); past it the oldest are forgotten."),
 			).Description("The deduplication of Amplitude's retries, by `message_id`.").Advanced(),
-			service.NewIntField(fieldMaxConcurrent).Default(64).
+			service.NewIntField(pushserver.FieldMaxConcurrent).Default(64).
 				Description("Requests handled at once; more get 429."),
-			service.NewObjectField(fieldTLS,
-				service.NewStringField(fieldTLSCertFile).Default("").Description("PEM certificate (chain) file."),
-				service.NewStringField(fieldTLSKeyFile).Default("").Description("PEM private key file."),
-			).Description("Serve HTTPS when both files are set. Amplitude posts over the internet: terminate TLS here or in a proxy in front."),
+			pushserver.TLSField("Amplitude posts over the internet: terminate TLS here or in a proxy in front."),
 		).
 		Example("Cohort Webhooks to Braze", "See config/cohorts-to-braze.yaml for the complete, tested pipeline with its dead-letter output.", `
 input:
@@ -113,7 +102,6 @@ output:
 
 // webhookInput is the amplitude_cohort_webhook input.
 type webhookInput struct {
-	path       string
 	authHeader string
 	secrets    *sharedsecret.Secrets
 	timeout    time.Duration
@@ -136,15 +124,9 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 		mDuplicates: mgr.Metrics().NewCounter("amplitude_cohort_webhook_duplicates"),
 		mLatency:    mgr.Metrics().NewTimer("amplitude_cohort_webhook_request_latency_ns"),
 	}
-	address, err := conf.FieldString(fieldAddress)
+	sc, err := pushserver.ParseConfig(conf)
 	if err != nil {
 		return nil, err
-	}
-	if i.path, err = conf.FieldString(fieldPath); err != nil {
-		return nil, err
-	}
-	if i.path == "" || i.path[0] != '/' {
-		return nil, fmt.Errorf("%s: must start with /", fieldPath)
 	}
 	if i.authHeader, err = conf.FieldString(fieldAuthHeader); err != nil {
 		return nil, err
@@ -162,13 +144,6 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	}
 	if i.secrets, err = sharedsecret.Named(fieldToken, fieldTokenFile, "Amplitude's deliveries", literal, tokenFile, time.Now); err != nil {
 		return nil, err
-	}
-	maxBody, err := conf.FieldInt(fieldMaxBodyBytes)
-	if err != nil {
-		return nil, err
-	}
-	if maxBody < 1 {
-		return nil, fmt.Errorf("%s: must be positive", fieldMaxBodyBytes)
 	}
 	if i.timeout, err = conf.FieldDuration(fieldTimeout); err != nil {
 		return nil, err
@@ -188,35 +163,17 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 		return nil, fmt.Errorf("%s: %s must be positive and %s at least 1", fieldDedup, fieldDedupTTL, fieldDedupMax)
 	}
 	i.dedup = cohorts.NewDedup(ttl, maxIDs, time.Now)
-	maxConcurrent, err := conf.FieldInt(fieldMaxConcurrent)
-	if err != nil {
-		return nil, err
-	}
-	if maxConcurrent < 1 {
-		return nil, fmt.Errorf("%s: must be at least 1", fieldMaxConcurrent)
-	}
 	i.gate = &pushserver.Gate{
-		Path: i.path, What: "the delivery", Authorize: i.authorize, MaxBody: int64(maxBody), ReadTimeout: i.timeout,
-		Slots: make(chan struct{}, maxConcurrent), SlotBeforeBody: true,
+		Path: sc.Path, What: "the delivery", Authorize: i.authorize, MaxBody: sc.MaxBody, ReadTimeout: i.timeout,
+		Slots: make(chan struct{}, sc.MaxConcurrent), SlotBeforeBody: true,
 	}
-	certFile, err := conf.FieldString(fieldTLS, fieldTLSCertFile)
-	if err != nil {
-		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldTLS, fieldTLSKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, fmt.Errorf("%s: set both %s and %s, or neither", fieldTLS, fieldTLSCertFile, fieldTLSKeyFile)
-	}
-	i.server = pushserver.New("amplitude_cohort_webhook", address, certFile, keyFile, http.HandlerFunc(i.handle))
+	i.server = pushserver.New("amplitude_cohort_webhook", sc, http.HandlerFunc(i.handle))
 	return i, nil
 }
 
 // Connect starts listening; it is a no-op once listening.
 func (i *webhookInput) Connect(context.Context) error {
-	return i.server.Start(i.log, i.path)
+	return i.server.Start(i.log)
 }
 
 // ReadBatch returns the changes of the next delivery handed on.

@@ -23,19 +23,12 @@ import (
 )
 
 const (
-	fieldAddress       = "address"
-	fieldPath          = "path"
-	fieldBearerToken   = "bearer_token"
-	fieldBearerFile    = "bearer_token_file"
-	fieldMaxBodyBytes  = "max_body_bytes"
-	fieldMaxTotalBody  = "max_total_body_bytes"
-	fieldMaxEvents     = "max_events"
-	fieldReadTimeout   = "read_timeout"
-	fieldTimeout       = "timeout"
-	fieldMaxConcurrent = "max_concurrent_requests"
-	fieldTLS           = "tls"
-	fieldTLSCertFile   = "cert_file"
-	fieldTLSKeyFile    = "key_file"
+	fieldBearerToken  = "bearer_token"
+	fieldBearerFile   = "bearer_token_file"
+	fieldMaxTotalBody = "max_total_body_bytes"
+	fieldMaxEvents    = "max_events"
+	fieldReadTimeout  = "read_timeout"
+	fieldTimeout      = "timeout"
 )
 
 func init() {
@@ -84,15 +77,14 @@ Memory: a body is held from its first byte until both its answer and its batch's
 
 Metrics: `+"`braze_currents_requests`"+` (label `+"`status`"+`: the HTTP status answered), `+"`braze_currents_events`"+` (events received in requests that passed the checks) and `+"`braze_currents_request_latency_ns`"+` (timer, from the start of a request to its answer).`).
 		Fields(
-			service.NewStringField(fieldAddress).Default("0.0.0.0:8080").
-				Description("The address to listen on, host:port."),
-			service.NewStringField(fieldPath).Default("/currents").
+			pushserver.AddressField("0.0.0.0:8080"),
+			service.NewStringField(pushserver.FieldPath).Default("/currents").
 				Description("The URL path Braze posts to; other paths get 404."),
 			service.NewStringField(fieldBearerToken).Secret().Default("").
 				Description("The token Braze sends as `Authorization: Bearer <token>` (the connector's \"Bearer Token\" field). Use an environment variable: `${BRAZE_BEARER_TOKEN}`. Exclusive with `bearer_token_file`; one of them is required."),
 			service.NewStringField(fieldBearerFile).Default("").
 				Description("A file of accepted tokens, one per line, read again when it changes (looked at once a second at most): list the old and the new token while Braze's setting is being changed. A file that cannot be read or is empty keeps the tokens read before accepted, and an error is logged at most once a second; at startup it is a configuration error."),
-			service.NewIntField(fieldMaxBodyBytes).Default(4<<20).
+			service.NewIntField(pushserver.FieldMaxBodyBytes).Default(4<<20).
 				Description("The largest body accepted; larger ones get 413. It must exceed Braze's largest event (900 KB)."),
 			service.NewIntField(fieldMaxTotalBody).Default(64<<20).
 				Description("The most bytes of bodies held at once, from their first byte until their events are acknowledged; past it requests get 429 until memory is given back. It bounds the receiver's memory, whatever the concurrency: 64 MiB holds hundreds of Braze's usual bodies (100 events of about 1 KB) and 16 bodies at `max_body_bytes`' default. At least `max_body_bytes`."),
@@ -102,12 +94,9 @@ Metrics: `+"`braze_currents_requests`"+` (label `+"`status`"+`: the HTTP status 
 				Description("The longest the body of a request may take to arrive, from the end of its headers; a slower one gets 503, which Braze retries. A 4 MiB body in 10s needs about 3.4 Mbit/s."),
 			service.NewDurationField(fieldTimeout).Default("15s").
 				Description("The longest the delivery of a request's events may take, from the end of its body to the answer. Keep it above the output's longest hold, and `read_timeout` + `timeout` below Braze's request timeout."),
-			service.NewIntField(fieldMaxConcurrent).Default(64).
+			service.NewIntField(pushserver.FieldMaxConcurrent).Default(64).
 				Description("Batches in the pipeline at once, from the end of their body to their acknowledgement; more get 429. With `max_events`, it bounds the messages in the pipeline."),
-			service.NewObjectField(fieldTLS,
-				service.NewStringField(fieldTLSCertFile).Default("").Description("PEM certificate (chain) file."),
-				service.NewStringField(fieldTLSKeyFile).Default("").Description("PEM private key file."),
-			).Description("Serve HTTPS when both files are set. Braze only posts to HTTPS URLs in production: terminate TLS here or in a proxy in front."),
+			pushserver.TLSField("Braze only posts to HTTPS URLs in production: terminate TLS here or in a proxy in front."),
 		).
 		Example("Braze Currents to Amplitude", "See config/braze-receiver.yaml for the complete, tested pipeline with its dead-letter output.", `
 input:
@@ -142,16 +131,11 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*input, error
 		mEvents:  mgr.Metrics().NewCounter("braze_currents_events"),
 		mLatency: mgr.Metrics().NewTimer("braze_currents_request_latency_ns"),
 	}
-	address, err := conf.FieldString(fieldAddress)
+	sc, err := pushserver.ParseConfig(conf)
 	if err != nil {
 		return nil, err
 	}
-	if i.path, err = conf.FieldString(fieldPath); err != nil {
-		return nil, err
-	}
-	if i.path == "" || i.path[0] != '/' {
-		return nil, fmt.Errorf("%s: must start with /", fieldPath)
-	}
+	i.path = sc.Path
 	literal, err := conf.FieldString(fieldBearerToken)
 	if err != nil {
 		return nil, err
@@ -163,19 +147,12 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*input, error
 	if i.tokens, err = newTokenSource(literal, tokenFile, time.Now); err != nil {
 		return nil, err
 	}
-	maxBody, err := conf.FieldInt(fieldMaxBodyBytes)
-	if err != nil {
-		return nil, err
-	}
-	if maxBody < 1 {
-		return nil, fmt.Errorf("%s: must be positive", fieldMaxBodyBytes)
-	}
 	maxTotal, err := conf.FieldInt(fieldMaxTotalBody)
 	if err != nil {
 		return nil, err
 	}
-	if maxTotal < maxBody {
-		return nil, fmt.Errorf("%s: must be at least %s (%d)", fieldMaxTotalBody, fieldMaxBodyBytes, maxBody)
+	if int64(maxTotal) < sc.MaxBody {
+		return nil, fmt.Errorf("%s: must be at least %s (%d)", fieldMaxTotalBody, pushserver.FieldMaxBodyBytes, sc.MaxBody)
 	}
 	if i.maxEvents, err = conf.FieldInt(fieldMaxEvents); err != nil {
 		return nil, err
@@ -196,36 +173,18 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*input, error
 	if i.timeout <= 0 {
 		return nil, fmt.Errorf("%s: must be positive", fieldTimeout)
 	}
-	maxConcurrent, err := conf.FieldInt(fieldMaxConcurrent)
-	if err != nil {
-		return nil, err
-	}
-	if maxConcurrent < 1 {
-		return nil, fmt.Errorf("%s: must be at least 1", fieldMaxConcurrent)
-	}
 	i.gate = &pushserver.Gate{
-		Path: i.path, What: "the events", Authorize: i.authorize, Challenge: `Bearer realm="braze_currents"`,
-		MaxBody: int64(maxBody), TooLarge: "split the batch", ReadTimeout: readTimeout,
-		Memory: semaphore.NewWeighted(int64(maxTotal)), Slots: make(chan struct{}, maxConcurrent),
+		Path: sc.Path, What: "the events", Authorize: i.authorize, Challenge: `Bearer realm="braze_currents"`,
+		MaxBody: sc.MaxBody, TooLarge: "split the batch", ReadTimeout: readTimeout,
+		Memory: semaphore.NewWeighted(int64(maxTotal)), Slots: make(chan struct{}, sc.MaxConcurrent),
 	}
-	certFile, err := conf.FieldString(fieldTLS, fieldTLSCertFile)
-	if err != nil {
-		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldTLS, fieldTLSKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, fmt.Errorf("%s: set both %s and %s, or neither", fieldTLS, fieldTLSCertFile, fieldTLSKeyFile)
-	}
-	i.server = pushserver.New("braze_currents", address, certFile, keyFile, http.HandlerFunc(i.handle))
+	i.server = pushserver.New("braze_currents", sc, http.HandlerFunc(i.handle))
 	return i, nil
 }
 
 // Connect starts listening; it is a no-op once listening.
 func (i *input) Connect(context.Context) error {
-	err := i.server.Start(i.log, i.path)
+	err := i.server.Start(i.log)
 	i.addr = i.server.Addr()
 	return err
 }
