@@ -39,3 +39,21 @@ func From(batch service.MessageBatch, errs []error, summary string) error {
 	}
 	return bErr
 }
+
+// RegisterOutput registers a batch output that reports its messages'
+// failures one by one (From), with no batching policy of its own: a batcher
+// merges transactions and then reports one error for each whole
+// transaction, so a fallback would dead-letter messages that were
+// delivered. Batching belongs upstream. The spec must have
+// service.NewOutputMaxInFlightField.
+func RegisterOutput[O service.BatchOutput](name string, spec *service.ConfigSpec, build func(*service.ParsedConfig, *service.Resources) (O, error)) {
+	service.MustRegisterBatchOutput(name, spec,
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			o, err := build(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			inFlight, err := conf.FieldMaxInFlight()
+			return o, service.BatchPolicy{}, inFlight, err
+		})
+}

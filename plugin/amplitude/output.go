@@ -49,20 +49,7 @@ const (
 	fieldRequestsFlight = "max_requests_in_flight"
 )
 
-func init() {
-	service.MustRegisterBatchOutput("amplitude", outputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			o, err := newOutput(conf, mgr)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			// No batching here: a batcher merges transactions and then
-			// reports one error for each whole transaction, so a fallback
-			// would dead-letter events Amplitude accepted. Batch upstream.
-			inFlight, err := conf.FieldMaxInFlight()
-			return o, service.BatchPolicy{}, inFlight, err
-		})
-}
+func init() { batcherr.RegisterOutput("amplitude", outputSpec(), newOutput) }
 
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().

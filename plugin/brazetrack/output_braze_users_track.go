@@ -17,6 +17,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
@@ -38,21 +39,7 @@ const (
 	fieldLogInterval    = "log_interval"
 )
 
-func init() {
-	service.MustRegisterBatchOutput("braze_users_track", outputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			o, err := newOutput(conf, mgr)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			// No batching here: a batcher merges transactions and reports
-			// one error per transaction, so a fallback would dead-letter
-			// objects Braze accepted. The output packs each batch into
-			// requests of up to 75 objects itself.
-			inFlight, err := conf.FieldMaxInFlight()
-			return o, service.BatchPolicy{}, inFlight, err
-		})
-}
+func init() { batcherr.RegisterOutput("braze_users_track", outputSpec(), newOutput) }
 
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
