@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,9 +88,11 @@ func (q *Queue) Close() { q.closeOnce.Do(func() { close(q.closing) }) }
 // Server serves one handler and queues batches for ReadBatch.
 type Server struct {
 	*Queue
-	name    string
-	cfg     Config
-	handler http.Handler
+	name     string
+	cfg      Config
+	handler  Handler
+	requests *service.MetricCounter // status
+	latency  *service.MetricTimer
 
 	mu     sync.Mutex
 	server *http.Server
@@ -98,11 +101,26 @@ type Server struct {
 	closed bool
 }
 
-// New returns the server of the component name (for log lines and
-// errors), with TLS when cfg has both files; it listens once Start is
-// called.
-func New(name string, cfg Config, handler http.Handler) *Server {
-	return &Server{Queue: NewQueue(), name: name, cfg: cfg, handler: handler}
+// Handler answers a request that came in at start, and returns the status
+// it answered.
+type Handler func(w http.ResponseWriter, r *http.Request, start time.Time) (status int)
+
+// New returns the server of the component name, with TLS when cfg has both
+// files; it listens once Start is called. Its log lines and errors start
+// with name, and it counts the requests by the status answered in the
+// metric <name>_requests (label status) and times them, from their start
+// to their answer, in <name>_request_latency_ns.
+func New(name string, cfg Config, metrics *service.Metrics, handler Handler) *Server {
+	return &Server{Queue: NewQueue(), name: name, cfg: cfg, handler: handler,
+		requests: metrics.NewCounter(name+"_requests", "status"),
+		latency:  metrics.NewTimer(name + "_request_latency_ns")}
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	status := s.handler(w, r, start)
+	s.requests.Incr(1, strconv.Itoa(status))
+	s.latency.Timing(time.Since(start).Nanoseconds())
 }
 
 // Start listens and serves, and logs its URL; it does nothing when already
@@ -118,7 +136,7 @@ func (s *Server) Start(log *service.Logger) error {
 	if s.server != nil {
 		return nil
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout}
+	srv := &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout}
 	if s.cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
 		if err != nil {

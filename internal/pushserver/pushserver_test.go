@@ -238,9 +238,10 @@ func TestTheQueueHandsBatchesOnAndAcknowledgesOnce(t *testing.T) {
 func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { Reply(w, 200, `{}`) })
+	ok := func(w http.ResponseWriter, _ *http.Request, _ time.Time) int { return Reply(w, 200, `{}`) }
+	metrics := service.MockResources().Metrics()
 	log := service.MockResources().Logger()
-	s := New("test_input", Config{Address: "127.0.0.1:0", Path: "/", CertFile: certFile, KeyFile: keyFile}, ok)
+	s := New("test_input", Config{Address: "127.0.0.1:0", Path: "/", CertFile: certFile, KeyFile: keyFile}, metrics, ok)
 	if err := s.Start(log); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -268,7 +269,7 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := New("test_input", Config{Address: "127.0.0.1:0", CertFile: bad, KeyFile: keyFile}, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: tls: ") {
+	if err := New("test_input", Config{Address: "127.0.0.1:0", CertFile: bad, KeyFile: keyFile}, metrics, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: tls: ") {
 		t.Errorf("a bad certificate: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -276,7 +277,7 @@ func TestTheServerServesHTTPSWithItsCertificateAndRefusesABadOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if err := New("test_input", Config{Address: ln.Addr().String()}, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: ") {
+	if err := New("test_input", Config{Address: ln.Addr().String()}, metrics, ok).Start(log); err == nil || !strings.HasPrefix(err.Error(), "test_input: ") {
 		t.Errorf("listening on a taken address: %v", err)
 	}
 }

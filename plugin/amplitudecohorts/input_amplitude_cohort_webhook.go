@@ -102,27 +102,23 @@ output:
 
 // webhookInput is the amplitude_cohort_webhook input.
 type webhookInput struct {
+	*pushserver.Server
 	authHeader string
 	secrets    *sharedsecret.Secrets
 	timeout    time.Duration
 	gate       *pushserver.Gate
 	dedup      *cohorts.Dedup
-	server     *pushserver.Server
 
 	log         *service.Logger
-	mRequests   *service.MetricCounter
 	mUsers      *service.MetricCounter
 	mDuplicates *service.MetricCounter
-	mLatency    *service.MetricTimer
 }
 
 func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webhookInput, error) {
 	i := &webhookInput{
 		log:         mgr.Logger(),
-		mRequests:   mgr.Metrics().NewCounter("amplitude_cohort_webhook_requests", "status"),
 		mUsers:      mgr.Metrics().NewCounter("amplitude_cohort_webhook_users"),
 		mDuplicates: mgr.Metrics().NewCounter("amplitude_cohort_webhook_duplicates"),
-		mLatency:    mgr.Metrics().NewTimer("amplitude_cohort_webhook_request_latency_ns"),
 	}
 	sc, err := pushserver.ParseConfig(conf)
 	if err != nil {
@@ -167,30 +163,15 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 		Path: sc.Path, What: "the delivery", Authorize: i.authorize, MaxBody: sc.MaxBody, ReadTimeout: i.timeout,
 		Slots: make(chan struct{}, sc.MaxConcurrent), SlotBeforeBody: true,
 	}
-	i.server = pushserver.New("amplitude_cohort_webhook", sc, http.HandlerFunc(i.handle))
+	i.Server = pushserver.New("amplitude_cohort_webhook", sc, mgr.Metrics(), i.serve)
 	return i, nil
 }
 
-// Connect starts listening; it is a no-op once listening.
-func (i *webhookInput) Connect(context.Context) error {
-	return i.server.Start(i.log)
-}
-
-// ReadBatch returns the changes of the next delivery handed on.
-func (i *webhookInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	return i.server.ReadBatch(ctx)
-}
-
-// Close stops taking deliveries and lets those in progress finish until
-// ctx ends.
-func (i *webhookInput) Close(ctx context.Context) error { return i.server.Close(ctx) }
-
-func (i *webhookInput) handle(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	status := i.serve(w, r, start)
-	i.mRequests.Incr(1, strconv.Itoa(status))
-	i.mLatency.Timing(time.Since(start).Nanoseconds())
-}
+// Connect starts listening; it is a no-op once listening. ReadBatch
+// returns the changes of the next delivery handed on; Close stops taking
+// deliveries and lets those in progress finish until its context ends
+// (pushserver.Server).
+func (i *webhookInput) Connect(context.Context) error { return i.Start(i.log) }
 
 // authorize checks the shared secret; a secret file that cannot be read
 // again keeps the secrets read before, and says why in the log.
@@ -236,7 +217,7 @@ func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, start time.
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	ack := func(err error) { i.dedup.Finish(d.MessageID, flight, err) }
-	if err := i.server.Submit(ctx, batch, ack); err != nil {
+	if err := i.Submit(ctx, batch, ack); err != nil {
 		i.dedup.Finish(d.MessageID, flight, err)
 		return i.gate.Unsubmitted(w, err)
 	}

@@ -110,26 +110,22 @@ input:
 // input is the braze_currents input: a pushserver whose handler makes each
 // accepted request's events one batch and answers once it is acknowledged.
 type input struct {
+	*pushserver.Server
 	path      string
 	tokens    *tokenSource
 	maxEvents int
 	timeout   time.Duration
 	gate      *pushserver.Gate
-	server    *pushserver.Server
 	addr      net.Addr // where the server listens, once it does
 
-	log      *service.Logger
-	mRequest *service.MetricCounter
-	mEvents  *service.MetricCounter
-	mLatency *service.MetricTimer
+	log     *service.Logger
+	mEvents *service.MetricCounter
 }
 
 func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*input, error) {
 	i := &input{
-		log:      mgr.Logger(),
-		mRequest: mgr.Metrics().NewCounter("braze_currents_requests", "status"),
-		mEvents:  mgr.Metrics().NewCounter("braze_currents_events"),
-		mLatency: mgr.Metrics().NewTimer("braze_currents_request_latency_ns"),
+		log:     mgr.Logger(),
+		mEvents: mgr.Metrics().NewCounter("braze_currents_events"),
 	}
 	sc, err := pushserver.ParseConfig(conf)
 	if err != nil {
@@ -178,33 +174,18 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*input, error
 		MaxBody: sc.MaxBody, TooLarge: "split the batch", ReadTimeout: readTimeout,
 		Memory: semaphore.NewWeighted(int64(maxTotal)), Slots: make(chan struct{}, sc.MaxConcurrent),
 	}
-	i.server = pushserver.New("braze_currents", sc, http.HandlerFunc(i.handle))
+	i.Server = pushserver.New("braze_currents", sc, mgr.Metrics(), i.serve)
 	return i, nil
 }
 
-// Connect starts listening; it is a no-op once listening.
+// Connect starts listening; it is a no-op once listening. ReadBatch
+// returns the events of the next accepted request, and its AckFunc answers
+// that request; Close stops taking requests and lets those in progress
+// finish until its context ends (pushserver.Server).
 func (i *input) Connect(context.Context) error {
-	err := i.server.Start(i.log)
-	i.addr = i.server.Addr()
+	err := i.Start(i.log)
+	i.addr = i.Addr()
 	return err
-}
-
-// ReadBatch returns the events of the next accepted request; its AckFunc
-// answers that request.
-func (i *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	return i.server.ReadBatch(ctx)
-}
-
-// Close stops taking requests and lets those in progress finish until ctx
-// ends: the pipeline may still acknowledge them.
-func (i *input) Close(ctx context.Context) error { return i.server.Close(ctx) }
-
-// handle answers one request; see the spec's description for the statuses.
-func (i *input) handle(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	status := i.serve(w, r, start)
-	i.mRequest.Incr(1, strconv.Itoa(status))
-	i.mLatency.Timing(time.Since(start).Nanoseconds())
 }
 
 // authorize checks the bearer token; a token file that cannot be read
@@ -217,6 +198,7 @@ func (i *input) authorize(r *http.Request) (bool, string) {
 	return ok, "send Authorization: Bearer <token> with the configured token"
 }
 
+// serve answers one request; see the spec's description for the statuses.
 func (i *input) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
 	body, hold, status := i.gate.Admit(w, r, start)
 	if status != 0 {
@@ -245,7 +227,7 @@ func (i *input) serve(w http.ResponseWriter, r *http.Request, start time.Time) i
 	result := make(chan error, 1) // buffered: the ack never blocks, even after a timeout
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
-	if err := i.server.SubmitHeld(ctx, batch, hold, func(err error) { result <- err }); err != nil {
+	if err := i.SubmitHeld(ctx, batch, hold, func(err error) { result <- err }); err != nil {
 		return i.gate.Unsubmitted(w, err)
 	}
 	select {
