@@ -1,11 +1,14 @@
 // Package httpclient is the HTTP client of this project's outputs, which
-// send requests to one service with a bounded number in flight.
+// send requests to one service with a bounded number in flight, and the
+// reading of that service's URL from a config.
 package httpclient
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -26,4 +29,29 @@ func New(timeout time.Duration, tlsConf *tls.Config, conns int) *http.Client {
 			ForceAttemptHTTP2:   true,
 		},
 	}
+}
+
+// ServiceURL parses raw, the value of the config field, as the absolute
+// http(s) URL of a service, with defaultPath as its path when it has none
+// (or "/"). An error names the field, and shows example when given.
+func ServiceURL(field, raw, example, defaultPath string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if example != "" {
+			return "", fmt.Errorf("%s: %q is not an http(s) URL such as %s", field, raw, example)
+		}
+		return "", fmt.Errorf("%s: %q is not an http(s) URL", field, raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = defaultPath
+	}
+	return u.String(), nil
+}
+
+// Redacted is a URL without its password, for logs.
+func Redacted(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	return rawURL
 }

@@ -57,3 +57,25 @@ func TestTheTimeoutBoundsTheWholeRequest(t *testing.T) {
 		t.Fatal("a request past the timeout succeeded")
 	}
 }
+
+func TestServiceURLTakesOnlyAnHTTPURLAndGivesItItsPath(t *testing.T) {
+	for _, tt := range []struct{ raw, example, want, err string }{
+		{raw: "http://127.0.0.1:8765", want: "http://127.0.0.1:8765/api"},
+		{raw: "https://proxy.internal/", want: "https://proxy.internal/api"},
+		{raw: "https://proxy.internal/other/path", want: "https://proxy.internal/other/path"},
+		{raw: "ftp://host", err: `endpoint: "ftp://host" is not an http(s) URL`},
+		{raw: "host:8080", err: `endpoint: "host:8080" is not an http(s) URL`},
+		{raw: "http://", example: "https://example.com", err: `endpoint: "http://" is not an http(s) URL such as https://example.com`},
+	} {
+		got, err := ServiceURL("endpoint", tt.raw, tt.example, "/api")
+		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && err.Error() != tt.err) {
+			t.Errorf("%q: %q, %v; want %q, %q", tt.raw, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestRedactedHidesThePassword(t *testing.T) {
+	if got := Redacted("https://user:s3cret@host/path"); got != "https://user:xxxxx@host/path" {
+		t.Errorf("%q", got)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -305,7 +305,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	}}
 	// The first failure is reported at once, so a forgotten or unreachable
 	// endpoint shows in the log within seconds while retries go on.
-	shown := redacted(target)
+	shown := httpclient.Redacted(target)
 	o.failingLog = &intervalLog{interval: interval, log: func(n int, causes string) {
 		o.log.Warnf("Requests to Amplitude at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
 	}}
@@ -319,14 +319,6 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 		o.log.Warnf("%d events failed since the last report for ids shorter than min_id_length %d (%s): if such ids are real, lower the output's min_id_length", n, o.minIDLength, fields)
 	}}
 	return o, nil
-}
-
-// redacted is a URL without its password, for logs.
-func redacted(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		return u.Redacted()
-	}
-	return rawURL
 }
 
 // maxKeyBytes bounds the API key's share of a request.
@@ -407,14 +399,7 @@ func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
 		base, err := ampapi.BaseURL(region)
 		return base + kind.Path(), err
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = kind.Path()
-	}
-	return u.String(), nil
+	return httpclient.ServiceURL(fieldEndpoint, endpoint, "", kind.Path())
 }
 
 // Connect starts the request senders' dispatcher and the limiter's gauges.

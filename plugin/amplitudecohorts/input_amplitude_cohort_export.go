@@ -17,6 +17,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 	"github.com/connect-amplitude/connect-amplitude/internal/pushserver"
 	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
@@ -225,11 +226,8 @@ func exportBase(conf *service.ParsedConfig) (string, error) {
 		}
 		return cohorts.ExportRegions[region], nil
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
-	}
-	return strings.TrimSuffix(u.String(), "/"), nil
+	base, err := httpclient.ServiceURL(fieldEndpoint, endpoint, "", "")
+	return strings.TrimSuffix(base, "/"), err
 }
 
 // loadState reads the state file; a missing file is a first run.

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -188,7 +187,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if err != nil {
 		return nil, err
 	}
-	shown := redacted(o.url)
+	shown := httpclient.Redacted(o.url)
 	o.failingLog = &everyInterval{interval: interval}
 	o.faultLog = &everyInterval{interval: interval}
 	o.keyFileLog = &everyInterval{interval: interval}
@@ -211,21 +210,7 @@ func instanceURL(conf *service.ParsedConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL such as https://rest.iad-01.braze.com", fieldInstanceURL, raw)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = brazeapi.TrackPath
-	}
-	return u.String(), nil
-}
-
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return raw
+	return httpclient.ServiceURL(fieldInstanceURL, strings.TrimSpace(raw), "https://rest.iad-01.braze.com", brazeapi.TrackPath)
 }
 
 func newClient(timeout time.Duration, tlsConf *tls.Config, conns int) *http.Client {
