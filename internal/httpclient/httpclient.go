@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // New returns a client for conns requests in flight to one host: it keeps
@@ -54,4 +56,24 @@ func Redacted(rawURL string) string {
 		return u.Redacted()
 	}
 	return rawURL
+}
+
+// EndpointOrRegion reads a service's URL from a config: the endpoint
+// field's (see ServiceURL), or when it is empty the base URL of the region
+// field's region, given by base; defaultPath is the path of either when it
+// has none.
+func EndpointOrRegion(conf *service.ParsedConfig, endpointField, regionField string, base func(region string) (string, error), defaultPath string) (string, error) {
+	endpoint, err := conf.FieldString(endpointField)
+	if err != nil {
+		return "", err
+	}
+	if endpoint != "" {
+		return ServiceURL(endpointField, endpoint, "", defaultPath)
+	}
+	region, err := conf.FieldString(regionField)
+	if err != nil {
+		return "", err
+	}
+	b, err := base(region)
+	return b + defaultPath, err
 }

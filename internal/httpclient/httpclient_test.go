@@ -1,6 +1,7 @@
 package httpclient
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // The client's connections are reused: conns requests in flight keep conns
@@ -77,5 +80,35 @@ func TestServiceURLTakesOnlyAnHTTPURLAndGivesItItsPath(t *testing.T) {
 func TestRedactedHidesThePassword(t *testing.T) {
 	if got := Redacted("https://user:s3cret@host/path"); got != "https://user:xxxxx@host/path" {
 		t.Errorf("%q", got)
+	}
+}
+
+// The endpoint, when set, overrides the region.
+func TestEndpointOrRegion(t *testing.T) {
+	spec := service.NewConfigSpec().Fields(service.NewStringField("endpoint").Default(""), service.NewStringField("region").Default("us"))
+	base := func(region string) (string, error) {
+		if region != "us" {
+			return "", errors.New("region: not us")
+		}
+		return "https://us.example.com", nil
+	}
+	for yaml, want := range map[string]string{
+		"{}":                                "https://us.example.com/api",
+		"endpoint: http://127.0.0.1:8765":   "http://127.0.0.1:8765/api",
+		"{endpoint: http://x/, region: eu}": "http://x/api",
+		"region: eu":                        "error: region: not us",
+		"endpoint: x":                       `error: endpoint: "x" is not an http(s) URL`,
+	} {
+		conf, err := spec.ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := EndpointOrRegion(conf, "endpoint", "region", base, "/api")
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", yaml, got, want)
+		}
 	}
 }

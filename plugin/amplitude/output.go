@@ -387,19 +387,7 @@ func (o *output) newLimiter(conf *service.ParsedConfig) (*limiter.Limiter, error
 // endpointURL is where requests go: endpoint, with the API's path when it
 // has none, else the region's host and the API's path.
 func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
-	endpoint, err := conf.FieldString(fieldEndpoint)
-	if err != nil {
-		return "", err
-	}
-	if endpoint == "" {
-		region, err := conf.FieldString(fieldRegion)
-		if err != nil {
-			return "", err
-		}
-		base, err := ampapi.BaseURL(region)
-		return base + kind.Path(), err
-	}
-	return httpclient.ServiceURL(fieldEndpoint, endpoint, "", kind.Path())
+	return httpclient.EndpointOrRegion(conf, fieldEndpoint, fieldRegion, ampapi.BaseURL, kind.Path())
 }
 
 // Connect starts the request senders' dispatcher and the limiter's gauges.

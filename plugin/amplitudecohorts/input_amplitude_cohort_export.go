@@ -214,19 +214,11 @@ func newExportInput(conf *service.ParsedConfig, mgr *service.Resources) (*export
 	return i, nil
 }
 
+// exportBase is the export API's base URL, without a trailing /.
 func exportBase(conf *service.ParsedConfig) (string, error) {
-	endpoint, err := conf.FieldString(fieldEndpoint)
-	if err != nil {
-		return "", err
-	}
-	if endpoint == "" {
-		region, err := conf.FieldString(fieldRegion)
-		if err != nil {
-			return "", err
-		}
+	base, err := httpclient.EndpointOrRegion(conf, fieldEndpoint, fieldRegion, func(region string) (string, error) {
 		return cohorts.ExportRegions[region], nil
-	}
-	base, err := httpclient.ServiceURL(fieldEndpoint, endpoint, "", "")
+	}, "")
 	return strings.TrimSuffix(base, "/"), err
 }
 
