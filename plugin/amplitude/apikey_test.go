@@ -17,6 +17,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile/secretfiletest"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 // keyRecorder is an Amplitude stand-in that accepts every request and
@@ -122,17 +123,7 @@ func TestKeyConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := outputSpec().ParseYAML(tt.yaml, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = newOutput(conf, service.MockResources())
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want one containing %q", err, tt.err)
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the key: %v", err)
-			}
+			testutil.ExpectConfigError(t, outputSpec(), newOutput, tt.yaml, tt.err)
 		})
 	}
 }
