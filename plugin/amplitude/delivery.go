@@ -80,7 +80,7 @@ func (d *delivery) fail(i int, err *ampapi.EventError) {
 	d.errs[i] = err
 	d.o.metrics.eventsFailed.Incr(1, err.Reason)
 	if err.Reason == ampapi.ReasonInvalidIDLength { // checked here or by Amplitude: both mean min_id_length
-		d.o.shortIDLog.note(d.o.now(), err.Field)
+		d.o.shortIDLog.Note(d.o.now(), err.Field)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -203,11 +204,11 @@ type output struct {
 
 	log          *service.Logger
 	metrics      *outputMetrics
-	throttledLog *intervalLog
-	faultLog     *intervalLog
-	failingLog   *intervalLog
-	keyFileLog   *intervalLog
-	shortIDLog   *intervalLog
+	throttledLog *intervallog.Log
+	faultLog     *intervallog.Log
+	failingLog   *intervallog.Log
+	keyFileLog   *intervallog.Log
+	shortIDLog   *intervallog.Log
 
 	now func() time.Time
 
@@ -300,24 +301,24 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if err != nil {
 		return nil, err
 	}
-	o.throttledLog = &intervalLog{interval: interval, log: func(n int, ids string) {
+	o.throttledLog = intervallog.New(interval, func(n int, ids string) {
 		o.log.Warnf("Amplitude throttled %d ids since the last report (paused for %s): %s", n, o.throttlePause, ids)
-	}}
+	})
 	// The first failure is reported at once, so a forgotten or unreachable
 	// endpoint shows in the log within seconds while retries go on.
 	shown := httpclient.Redacted(target)
-	o.failingLog = &intervalLog{interval: interval, log: func(n int, causes string) {
+	o.failingLog = intervallog.New(interval, func(n int, causes string) {
 		o.log.Warnf("Requests to Amplitude at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
-	}}
-	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+	})
+	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
-	}}
-	o.keyFileLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+	})
+	o.keyFileLog = intervallog.New(interval, func(_ int, cause string) {
 		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
-	}}
-	o.shortIDLog = &intervalLog{interval: interval, log: func(n int, fields string) {
+	})
+	o.shortIDLog = intervallog.New(interval, func(n int, fields string) {
 		o.log.Warnf("%d events failed since the last report for ids shorter than min_id_length %d (%s): if such ids are real, lower the output's min_id_length", n, o.minIDLength, fields)
-	}}
+	})
 	return o, nil
 }
 
@@ -332,7 +333,7 @@ func (o *output) envelope(key string) ampapi.Envelope {
 // only a person can fix.
 func (o *output) configFault(cause string) {
 	o.metrics.configFault.Set(1)
-	o.faultLog.note(o.now(), cause)
+	o.faultLog.Note(o.now(), cause)
 }
 
 // newLimiter builds the per-id limits from the `limits` fields, whose zero

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -19,6 +18,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -125,9 +125,9 @@ type output struct {
 
 	log        *service.Logger
 	metrics    *metrics
-	failingLog *everyInterval
-	faultLog   *everyInterval
-	keyFileLog *everyInterval
+	failingLog *intervallog.Log
+	faultLog   *intervallog.Log
+	keyFileLog *intervallog.Log
 
 	now func() time.Time
 }
@@ -188,18 +188,15 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 		return nil, err
 	}
 	shown := httpclient.Redacted(o.url)
-	o.failingLog = &everyInterval{interval: interval}
-	o.faultLog = &everyInterval{interval: interval}
-	o.keyFileLog = &everyInterval{interval: interval}
-	o.failingLog.log = func(n int64, last string) {
-		o.log.Warnf("Requests to Braze at %s failed %d times since the last report and are being retried: %s", shown, n, last)
-	}
-	o.faultLog.log = func(_ int64, last string) {
-		o.log.Errorf("Braze refuses the requests (%s): objects are held, not dropped, and retried; fix the API key (it needs users.track; api_key_file is re-read) or instance_url", last)
-	}
-	o.keyFileLog.log = func(_ int64, last string) {
-		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", last)
-	}
+	o.failingLog = intervallog.New(interval, func(n int, causes string) {
+		o.log.Warnf("Requests to Braze at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
+	})
+	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
+		o.log.Errorf("Braze refuses the requests (%s): objects are held, not dropped, and retried; fix the API key (it needs users.track; api_key_file is re-read) or instance_url", cause)
+	})
+	o.keyFileLog = intervallog.New(interval, func(_ int, cause string) {
+		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
+	})
 	return o, nil
 }
 
@@ -260,29 +257,4 @@ func newMetrics(m *service.Metrics) *metrics {
 		configFault: m.NewGauge("braze_config_fault"),
 		remaining:   m.NewGauge("braze_rate_limit_remaining"),
 	}
-}
-
-// everyInterval logs a recurring condition at most once per interval, with
-// how often it occurred since the last line and its latest cause, so a
-// failing Braze cannot flood the logs. The first occurrence is logged at
-// once.
-type everyInterval struct {
-	interval time.Duration
-	log      func(count int64, last string)
-
-	mu    sync.Mutex
-	at    time.Time
-	count int64
-}
-
-func (e *everyInterval) note(now time.Time, cause string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.count++
-	if !e.at.IsZero() && now.Sub(e.at) < e.interval {
-		return
-	}
-	e.at = now
-	e.log(e.count, cause)
-	e.count = 0
 }
