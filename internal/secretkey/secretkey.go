@@ -13,14 +13,14 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 )
 
 // Key is an API key's source.
 type Key struct {
-	literal   string
-	file      *secretfile.File[string]
-	fileField string // names the file in Get's errors, when set
+	literal string
+	file    *secretfile.File[string]
 }
 
 // ErrNone is returned by New when neither a literal nor a file is given.
@@ -61,7 +61,9 @@ func FromConfig(conf *service.ParsedConfig, literalField, fileField string, now 
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", fileField, err)
 	}
-	k.fileField = fileField
+	if k.file != nil {
+		k.file.Named(fileField)
+	}
 	return k, nil
 }
 
@@ -71,12 +73,16 @@ func (k *Key) Get() (string, error) {
 	if k.file == nil {
 		return k.literal, nil
 	}
-	key, err := k.file.Get()
-	if err != nil && k.fileField != "" {
-		err = fmt.Errorf("%s: %w", k.fileField, err)
-	}
-	return key, err
+	return k.file.Get()
 }
 
 // FromFile says whether the key comes from a file.
 func (k *Key) FromFile() bool { return k.file != nil }
+
+// ReloadLog is the log of a key file that cannot be read again (Get's
+// errors): a line per interval at most, as the key read before stays in use.
+func ReloadLog(interval time.Duration, log *service.Logger) *intervallog.Log {
+	return intervallog.New(interval, func(_ int, cause string) {
+		log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
+	})
+}

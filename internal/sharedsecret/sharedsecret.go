@@ -21,9 +21,8 @@ import (
 
 // Secrets are the accepted secrets.
 type Secrets struct {
-	literal   [][sha256.Size]byte
-	file      *secretfile.File[[][sha256.Size]byte]
-	fileField string // names the file in Accepts' errors, when set
+	literal [][sha256.Size]byte
+	file    *secretfile.File[[][sha256.Size]byte]
 }
 
 // ErrNone is returned by New when neither a literal nor a file is given.
@@ -66,7 +65,9 @@ func Named(literalField, fileField, whose, literal, path string, now func() time
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", fileField, err)
 	}
-	s.fileField = fileField
+	if s.file != nil {
+		s.file.Named(fileField)
+	}
 	return s, nil
 }
 
@@ -86,9 +87,7 @@ func digests(content string) [][sha256.Size]byte {
 func (s *Secrets) Accepts(presented string) (ok bool, reloadErr error) {
 	accepted := s.literal
 	if s.file != nil {
-		if accepted, reloadErr = s.file.Get(); reloadErr != nil && s.fileField != "" {
-			reloadErr = fmt.Errorf("%s: %w", s.fileField, reloadErr)
-		}
+		accepted, reloadErr = s.file.Get()
 	}
 	if presented == "" {
 		return false, reloadErr

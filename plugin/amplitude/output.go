@@ -313,9 +313,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
 	})
-	o.keyFileLog = intervallog.New(interval, func(_ int, cause string) {
-		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
-	})
+	o.keyFileLog = secretkey.ReloadLog(interval, o.log)
 	o.shortIDLog = intervallog.New(interval, func(n int, fields string) {
 		o.log.Warnf("%d events failed since the last report for ids shorter than min_id_length %d (%s): if such ids are real, lower the output's min_id_length", n, o.minIDLength, fields)
 	})

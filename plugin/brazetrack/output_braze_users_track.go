@@ -194,9 +194,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
 		o.log.Errorf("Braze refuses the requests (%s): objects are held, not dropped, and retried; fix the API key (it needs users.track; api_key_file is re-read) or instance_url", cause)
 	})
-	o.keyFileLog = intervallog.New(interval, func(_ int, cause string) {
-		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
-	})
+	o.keyFileLog = secretkey.ReloadLog(interval, o.log)
 	return o, nil
 }
 
