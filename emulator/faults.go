@@ -1,10 +1,10 @@
 package emulator
 
 import (
-	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/emuserver"
 )
 
 // Faults are the failures the emulator injects on top of Amplitude's own answers.
@@ -28,63 +28,48 @@ type Faults struct {
 
 // faultPlan is what happens to one request.
 type faultPlan struct {
-	reset       bool
-	delay       time.Duration
-	errorCode   int  // 0: no injected error
-	ingestFirst bool // process the request normally, then answer errorCode
+	emuserver.Plan
+	ingestFirst bool // process the request normally, then answer ErrorCode
 }
 
-// faultInjector holds the current Faults and their random generator.
+// faultInjector draws each request's faults (see emuserver.Injector) and
+// holds those that are the Amplitude emulator's own.
 type faultInjector struct {
-	mu       sync.Mutex
-	faults   Faults
-	silenced map[string]bool
-	rng      *rand.Rand
+	draws emuserver.Injector
+
+	mu                            sync.Mutex
+	ingestBeforeError             bool
+	silenced                      map[string]bool
+	rejectKeyFrom, rejectKeyUntil time.Time
 }
 
 func (fi *faultInjector) set(f Faults) {
-	f.ErrorCodes = slices.Clone(f.ErrorCodes)
-	if len(f.ErrorCodes) == 0 {
-		f.ErrorCodes = []int{500, 502, 503, 504}
-	}
+	fi.draws.Set(emuserver.Faults{Seed: f.Seed, ErrorRate: f.ErrorRate, ErrorCodes: f.ErrorCodes,
+		SlowRate: f.SlowRate, SlowDelay: f.SlowDelay, ResetRate: f.ResetRate}, false)
 	silenced := make(map[string]bool, len(f.SilencedDevices))
 	for _, d := range f.SilencedDevices {
 		silenced[d] = true
 	}
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	fi.faults = f
+	fi.ingestBeforeError = f.IngestBeforeError
 	fi.silenced = silenced
-	fi.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0))
+	fi.rejectKeyFrom, fi.rejectKeyUntil = f.RejectKeyFrom, f.RejectKeyUntil
 }
 
-// plan decides the faults of the next request. It always draws the same numbers, so
-// a seed gives the same sequence of decisions whichever rates are set.
+// plan decides the faults of the next request.
 func (fi *faultInjector) plan() faultPlan {
+	p := faultPlan{Plan: fi.draws.Plan()}
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	f := &fi.faults
-	resetDraw, slowDraw, errorDraw := fi.rng.Float64(), fi.rng.Float64(), fi.rng.Float64()
-	code := f.ErrorCodes[fi.rng.IntN(len(f.ErrorCodes))]
-	var p faultPlan
-	if resetDraw < f.ResetRate {
-		p.reset = true
-		return p
-	}
-	if slowDraw < f.SlowRate {
-		p.delay = f.SlowDelay
-	}
-	if errorDraw < f.ErrorRate {
-		p.errorCode = code
-		p.ingestFirst = f.IngestBeforeError && code != 503
-	}
+	p.ingestFirst = p.ErrorCode != 0 && fi.ingestBeforeError && p.ErrorCode != 503
 	return p
 }
 
 // keyRejected reports whether now falls in the window of rejected API keys.
 func (fi *faultInjector) keyRejected(now time.Time) bool {
 	fi.mu.Lock()
-	from, until := fi.faults.RejectKeyFrom, fi.faults.RejectKeyUntil
+	from, until := fi.rejectKeyFrom, fi.rejectKeyUntil
 	fi.mu.Unlock()
 	if from.IsZero() && until.IsZero() {
 		return false

@@ -3,16 +3,17 @@ package emulator
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/emuserver"
+	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
 const (
@@ -59,21 +60,21 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	defer putBuffer(buf)
 
 	wire, tooLarge, err := readBody(r, ep.maxBytes, buf)
-	if plan.reset {
+	if plan.Reset {
 		e.stats.connectionReset(wire, buf.Len())
-		resetConnection(w)
+		emuserver.ResetConnection(w)
 		return
 	}
-	if plan.delay > 0 {
+	if plan.Delay > 0 {
 		e.stats.slowResponse()
-		if !sleep(r.Context(), plan.delay) {
+		if !wait.For(r.Context(), plan.Delay) {
 			return // the client gave up: nothing to answer, nothing ingested
 		}
 	}
 	var rep *reply
 	switch {
-	case plan.errorCode != 0 && !plan.ingestFirst:
-		rep = injectedError(plan.errorCode)
+	case plan.ErrorCode != 0 && !plan.ingestFirst:
+		rep = injectedError(plan.ErrorCode)
 	case !isJSON(r.Header.Get("Content-Type")):
 		rep = badRequest("invalid_content_type", "Content-Type must be application/json", "")
 	case err != nil:
@@ -82,10 +83,10 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		rep = payloadTooLarge("payload_too_large")
 	default:
 		rep = e.process(ep, buf.Bytes())
-		if plan.errorCode != 0 {
+		if plan.ErrorCode != 0 {
 			// "Maybe accepted": whatever process ingested stays ingested.
 			ingested := rep
-			rep = injectedError(plan.errorCode)
+			rep = injectedError(plan.ErrorCode)
 			rep.received, rep.ingested, rep.deduplicated = ingested.received, ingested.ingested, ingested.deduplicated
 		}
 	}
@@ -242,31 +243,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
-}
-
-// resetConnection closes the client's connection without an answer. SO_LINGER 0 makes
-// the close send a TCP RST, as a crashed proxy would, rather than a clean FIN.
-func resetConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler) // HTTP/2 cannot be hijacked: abort the stream instead
-	}
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
-// sleep waits d, or until ctx ends; it reports whether the whole wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // isJSON reports whether a Content-Type is application/json, which "must be set"

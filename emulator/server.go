@@ -2,10 +2,8 @@ package emulator
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
-	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/emuserver"
 )
 
 // Server is an Emulator listening on a real socket, like httptest.Server.
@@ -13,8 +11,7 @@ type Server struct {
 	*Emulator
 	URL string // base URL, e.g. http://127.0.0.1:41234
 
-	http *http.Server
-	done chan struct{}
+	srv *emuserver.Server
 }
 
 // Start serves a new emulator on a free port of 127.0.0.1.
@@ -22,36 +19,18 @@ func Start(cfg Config) (*Server, error) { return Listen("127.0.0.1:0", cfg) }
 
 // Listen serves a new emulator on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	e := New(cfg)
+	srv, err := emuserver.Listen(addr, e)
 	if err != nil {
 		return nil, err
 	}
-	e := New(cfg)
-	s := &Server{
-		Emulator: e,
-		URL:      "http://" + ln.Addr().String(),
-		http:     &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second},
-		done:     make(chan struct{}),
-	}
-	go func() {
-		defer close(s.done)
-		_ = s.http.Serve(ln) // returns when Close or Shutdown stops it
-	}()
-	return s, nil
+	return &Server{Emulator: e, URL: srv.URL, srv: srv}, nil
 }
 
-// Close stops the server at once, closing open connections (like httptest.Server.Close).
-func (s *Server) Close() {
-	_ = s.http.Close() // only reports the listener's close error, of no use here
-	<-s.done
-}
+// Close stops the server at once, closing open connections (requests in
+// progress included), and returns once their handlers have.
+func (s *Server) Close() { s.srv.Close() }
 
-// Shutdown stops accepting connections and waits for requests in flight, or ctx.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		err = errors.Join(err, s.http.Close())
-	}
-	<-s.done
-	return err
-}
+// Shutdown stops accepting connections and waits for requests in flight, or
+// ctx, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

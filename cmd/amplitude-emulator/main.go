@@ -5,20 +5,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 )
 
 const (
@@ -27,21 +23,10 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // a second signal kills at once, even during shutdown
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "amplitude-emulator:", err)
-		os.Exit(1)
-	}
+	cmdutil.Main("amplitude-emulator", func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil)
+	}, nil)
 }
-
-// errUsage is a bad command line; the flag package has already said why.
-var errUsage = errors.New("usage")
 
 // run serves until ctx ends, then prints the final statistics to stderr (stdout may
 // carry the recorded events). started, if not nil, receives the base URL once the
@@ -80,37 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		started(srv.URL)
 	}
 
-	err = serve(ctx, recorder)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = errors.Join(err, srv.Shutdown(shutdownCtx))
+	life := cmdutil.Emulator{Name: "amplitude-emulator", Shutdown: srv.Shutdown, Close: closeRecord, Stats: func() any { return srv.Stats() }}
 	if recorder != nil {
-		err = errors.Join(err, recorder.Flush(), closeRecord())
+		life.Flush = recorder.Flush
+		life.Close = func() error { return errors.Join(recorder.Flush(), closeRecord()) }
 	}
-	final, _ := json.MarshalIndent(srv.Stats(), "", "  ") // maps, numbers, strings: cannot fail
-	fmt.Fprintf(stderr, "amplitude-emulator stopped; final stats:\n%s\n", final)
-	return err
-}
-
-// serve waits for ctx, flushing recorded events every second so that a file being
-// followed stays current; a write error (disk full) stops the emulator.
-func serve(ctx context.Context, recorder *emulator.JSONLinesRecorder) error {
-	if recorder == nil {
-		<-ctx.Done()
-		return nil
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if err := recorder.Flush(); err != nil {
-				return fmt.Errorf("recording events: %w", err)
-			}
-		}
-	}
+	return cmdutil.Serve(ctx, life, stderr)
 }
 
 type options struct {
@@ -121,11 +81,12 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var (
-		o                           options
-		c                           = &o.cfg
-		f                           = &c.Faults
-		apiKeys, errorCodes, silent string
-		rejectAfter, rejectFor      time.Duration
+		o                      options
+		c                      = &o.cfg
+		f                      = &c.Faults
+		faults                 cmdutil.FaultFlags
+		apiKeys, silent        string
+		rejectAfter, rejectFor time.Duration
 	)
 	fs := flag.NewFlagSet("amplitude-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -162,41 +123,25 @@ Flags:
 	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", batch.MaxBytes, "largest Batch body, decompressed, else 413")
 	fs.DurationVar(&c.DedupWindow, "dedup-window", ampapi.DedupWindow, "how long an insert_id is remembered")
 
-	fs.Int64Var(&f.Seed, "seed", 1, "seed of the fault draws, to repeat a run")
-	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "share of requests (0-1) answered with one of -error-codes")
-	fs.StringVar(&errorCodes, "error-codes", "500,502,503,504", "comma-separated 5xx `codes` -error-rate picks from")
+	faults.Register(fs, "nothing ingested unless -ingest-before-error")
 	fs.BoolVar(&f.IngestBeforeError, "ingest-before-error", false, "500/502/504 ingest the events first (\"maybe accepted\"); 503 never does")
-	fs.Float64Var(&f.SlowRate, "slow-rate", 0, "share of requests (0-1) delayed by -slow-delay")
-	fs.DurationVar(&f.SlowDelay, "slow-delay", 5*time.Second, "delay of a slow request")
-	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "share of requests (0-1) whose connection is reset without an answer")
 	fs.DurationVar(&rejectAfter, "reject-key-after", 0, "from this long after start, answer every key \"Invalid API key\"")
 	fs.DurationVar(&rejectFor, "reject-key-for", 0, "for this long (0: until stopped); either flag starts the window")
 	fs.StringVar(&silent, "silence", "", "comma-separated `device_ids` answered as silenced")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, errUsage
+	if err := cmdutil.Parse(fs, args); err != nil {
+		return o, err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %q\n", fs.Args())
-		fs.Usage()
-		return o, errUsage
+	if err := faults.Check(fs); err != nil {
+		return o, err
 	}
+	f.Seed, f.ErrorRate, f.ErrorCodes = faults.Seed, faults.ErrorRate, faults.ErrorCodes
+	f.SlowRate, f.SlowDelay, f.ResetRate = faults.SlowRate, faults.SlowDelay, faults.ResetRate
 	if apiKeys == "" {
 		apiKeys = os.Getenv(apiKeysEnv)
 	}
-	c.APIKeys = splitList(apiKeys)
-	f.SilencedDevices = splitList(silent)
-	for _, s := range splitList(errorCodes) {
-		code, err := strconv.Atoi(s)
-		if err != nil || code < 500 || code > 599 {
-			fmt.Fprintf(stderr, "-error-codes: %q is not a 5xx status code\n", s)
-			return o, errUsage
-		}
-		f.ErrorCodes = append(f.ErrorCodes, code)
-	}
+	c.APIKeys = cmdutil.SplitList(apiKeys)
+	f.SilencedDevices = cmdutil.SplitList(silent)
 	if rejectAfter > 0 || rejectFor > 0 {
 		f.RejectKeyFrom = time.Now().Add(rejectAfter)
 		if rejectFor > 0 {
@@ -204,14 +149,4 @@ Flags:
 		}
 	}
 	return o, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 )
 
@@ -171,9 +172,11 @@ func TestBadFlags(t *testing.T) {
 		{"-error-codes", "five hundred"},
 		{"-no-such-flag"},
 		{"extra-argument"},
+		{"-error-rate", "2"},
+		{"-reset-rate", "-0.1"},
 	} {
-		if _, err := parseFlags(args, io.Discard); err != errUsage {
-			t.Errorf("%q: error %v, want errUsage", args, err)
+		if _, err := parseFlags(args, io.Discard); err != cmdutil.ErrUsage {
+			t.Errorf("%q: error %v, want cmdutil.ErrUsage", args, err)
 		}
 	}
 }

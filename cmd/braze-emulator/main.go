@@ -12,34 +12,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator/braze"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 )
 
 const apiKeysEnv = "BRAZE_EMULATOR_API_KEYS"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // a second signal kills at once
-	err := run(ctx, os.Args[1:], os.Stderr, nil)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "braze-emulator:", err)
-		os.Exit(1)
-	}
+	cmdutil.Main("braze-emulator", func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stderr, nil)
+	}, nil)
 }
-
-var errUsage = errors.New("usage")
 
 // run serves until ctx ends, then prints the final statistics to stderr.
 // started, if not nil, receives the base URL once the server listens.
@@ -65,25 +52,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(url 
 	if started != nil {
 		started(srv.URL)
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			if err := rec.flush(); err != nil {
-				err = fmt.Errorf("recording: %w", err)
-				return errors.Join(err, srv.Shutdown(context.Background()), rec.close())
-			}
-		}
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = errors.Join(srv.Shutdown(shutdownCtx), rec.close())
-	final, _ := json.MarshalIndent(srv.Stats(), "", "  ") // maps and numbers: cannot fail
-	fmt.Fprintf(stderr, "braze-emulator stopped; final stats:\n%s\n", final)
-	return err
+	return cmdutil.Serve(ctx, cmdutil.Emulator{Name: "braze-emulator", Shutdown: srv.Shutdown,
+		Flush: rec.flush, Close: rec.close, Stats: func() any { return srv.Stats() }}, stderr)
 }
 
 // recorder writes each applied change as a JSON line.
@@ -130,10 +100,11 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var (
-		o                                  options
-		c                                  = &o.cfg
-		f                                  = &c.Faults
-		keys, noPerm, blocked, codes, alia string
+		o                           options
+		c                           = &o.cfg
+		f                           = &c.Faults
+		faults                      cmdutil.FaultFlags
+		keys, noPerm, blocked, alia string
 	)
 	fs := flag.NewFlagSet("braze-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -163,58 +134,30 @@ Flags:
 	fs.IntVar(&c.MaxArrayElements, "max-array", brazeapi.DefaultMaxArrayElements, "elements an array attribute keeps (the oldest go)")
 	fs.StringVar(&blocked, "blocked", "", "comma-separated external `ids` refused as blacklisted")
 	fs.StringVar(&alia, "aliases", "", "comma-separated alias-only profiles that exist, as `label:name`")
-	fs.Int64Var(&f.Seed, "seed", 1, "seed of the fault draws, to repeat a run")
-	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "share of requests (0-1) answered with one of -error-codes, nothing applied")
-	fs.StringVar(&codes, "error-codes", "500,502,503,504", "comma-separated 5xx `codes` -error-rate picks from")
-	fs.Float64Var(&f.SlowRate, "slow-rate", 0, "share of requests (0-1) answered after -slow-delay")
-	fs.DurationVar(&f.SlowDelay, "slow-delay", 5*time.Second, "delay of a slow request")
-	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "share of requests (0-1) whose connection is reset without an answer")
+	faults.Register(fs, "nothing applied")
 	fs.Float64Var(&f.QueuedRate, "queued-rate", 0, "share of requests (0-1) answered 202 queued (applied)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, errUsage
+	if err := cmdutil.Parse(fs, args); err != nil {
+		return o, err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %q\n", fs.Args())
-		return o, errUsage
+	if err := faults.Check(fs); err != nil {
+		return o, err
 	}
+	if err := cmdutil.CheckShares(fs, map[string]float64{"-queued-rate": f.QueuedRate}); err != nil {
+		return o, err
+	}
+	f.Seed, f.ErrorRate, f.ErrorCodes = faults.Seed, faults.ErrorRate, faults.ErrorCodes
+	f.SlowRate, f.SlowDelay, f.ResetRate = faults.SlowRate, faults.SlowDelay, faults.ResetRate
 	if keys == "" {
 		keys = os.Getenv(apiKeysEnv)
 	}
+	split := cmdutil.SplitList
 	c.APIKeys, c.KeysWithoutPermission, c.BlockedExternalIDs = split(keys), split(noPerm), split(blocked)
 	for _, a := range split(alia) {
 		label, name, ok := strings.Cut(a, ":")
 		if !ok || label == "" || name == "" {
-			fmt.Fprintf(stderr, "-aliases: %q is not label:name\n", a)
-			return o, errUsage
+			return o, cmdutil.Usage(fs, fmt.Sprintf("-aliases: %q is not label:name", a))
 		}
 		c.Aliases = append(c.Aliases, braze.AliasKey(label, name))
 	}
-	for _, s := range split(codes) {
-		code, err := strconv.Atoi(s)
-		if err != nil || code < 500 || code > 599 {
-			fmt.Fprintf(stderr, "-error-codes: %q is not a 5xx status code\n", s)
-			return o, errUsage
-		}
-		f.ErrorCodes = append(f.ErrorCodes, code)
-	}
-	for name, rate := range map[string]float64{"-error-rate": f.ErrorRate, "-slow-rate": f.SlowRate, "-reset-rate": f.ResetRate, "-queued-rate": f.QueuedRate} {
-		if rate < 0 || rate > 1 {
-			fmt.Fprintf(stderr, "%s: %v is not between 0 and 1\n", name, rate)
-			return o, errUsage
-		}
-	}
 	return o, nil
-}
-
-func split(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }

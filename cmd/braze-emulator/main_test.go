@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
 )
 
@@ -69,7 +70,7 @@ func TestBadFlagsAreRefusedWithTheReason(t *testing.T) {
 	} {
 		stderr := new(syncbuf.Buffer)
 		_, err := parseFlags(strings.Fields(args), stderr)
-		if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), want) {
+		if !errors.Is(err, cmdutil.ErrUsage) || !strings.Contains(stderr.String(), want) {
 			t.Errorf("%s: %v, stderr %q; want usage error with %q", args, err, stderr.String(), want)
 		}
 	}

@@ -13,37 +13,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
 )
 
 const tokenEnv = "BRAZE_BEARER_TOKEN"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case errors.Is(err, errUndelivered):
-		os.Exit(3)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "braze-sim:", err)
-		os.Exit(1)
-	}
+	cmdutil.Main("braze-sim", func(ctx context.Context) error {
+		return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	}, map[error]int{errUndelivered: 3})
 }
 
-var (
-	errUsage       = errors.New("usage")
-	errUndelivered = errors.New("some events were not acknowledged")
-)
+// errUndelivered is reported by the exit status, 3.
+var errUndelivered = errors.New("some events were not acknowledged")
 
 type options struct {
 	cfg      brazesim.Config
@@ -98,20 +85,11 @@ Flags:
 	fs.DurationVar(&c.GiveUpAfter, "give-up", c.GiveUpAfter, "a batch still failing this long after its first try is given up")
 	fs.StringVar(&o.outcomes, "outcomes", "", "write each event's outcome as a JSON line {index,id,status,reason} to this file")
 	fs.StringVar(&o.format, "format", "json", "report format: json or table")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, errUsage
+	if err := cmdutil.Parse(fs, args); err != nil {
+		return o, err
 	}
-	usage := func(msg string) (options, error) {
-		fmt.Fprintln(stderr, msg)
-		fs.Usage()
-		return o, errUsage
-	}
+	usage := func(msg string) (options, error) { return o, cmdutil.Usage(fs, msg) }
 	switch {
-	case fs.NArg() > 0:
-		return usage(fmt.Sprintf("unexpected arguments: %q", fs.Args()))
 	case c.URL == "":
 		return usage("-url is required")
 	case o.n < 0:

@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
+	"github.com/connect-amplitude/connect-amplitude/internal/cmdutil"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -37,7 +38,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			err := run(context.Background(), tt.args, nil, io.Discard, &stderr)
-			if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), tt.want) {
+			if !errors.Is(err, cmdutil.ErrUsage) || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("error %v, stderr %q; want usage with %q", err, stderr.String(), tt.want)
 			}
 		})

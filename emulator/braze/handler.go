@@ -4,16 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/emuserver"
 	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
 
@@ -65,22 +62,22 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) track(w http.ResponseWriter, r *http.Request) {
 	plan := e.faults.plan()
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	if plan.reset {
+	if plan.Reset {
 		e.count("reset")
-		resetConnection(w)
+		emuserver.ResetConnection(w)
 		return
 	}
-	if plan.delay > 0 {
+	if plan.Delay > 0 {
 		e.mu.Lock()
 		e.stats.SlowAnswers++
 		e.mu.Unlock()
-		if !wait.For(r.Context(), plan.delay) {
+		if !wait.For(r.Context(), plan.Delay) {
 			e.count("gone")
 			return // the client gave up: nothing applied, nothing to answer
 		}
 	}
-	if plan.errorCode != 0 {
-		e.answer(w, plan.errorCode, map[string]any{"message": http.StatusText(plan.errorCode)}, nil)
+	if plan.ErrorCode != 0 {
+		e.answer(w, plan.ErrorCode, map[string]any{"message": http.StatusText(plan.ErrorCode)}, nil)
 		return
 	}
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -220,63 +217,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// resetConnection closes the client's connection without an answer, with a
-// TCP RST as a crashed proxy would.
-func resetConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
 // faultPlan is what happens to one request.
 type faultPlan struct {
-	reset     bool
-	delay     time.Duration
-	errorCode int
-	queued    bool
+	emuserver.Plan
+	queued bool // applied, then answered 202 "queued"
 }
 
+// faultInjector draws each request's faults (see emuserver.Injector), the
+// Braze emulator's own draw deciding a 202 "queued" answer.
 type faultInjector struct {
-	mu     sync.Mutex
-	faults Faults
-	rng    *rand.Rand
+	draws emuserver.Injector
+
+	mu         sync.Mutex
+	queuedRate float64
 }
 
 func (fi *faultInjector) set(f Faults) {
-	f.ErrorCodes = slices.Clone(f.ErrorCodes)
-	if len(f.ErrorCodes) == 0 {
-		f.ErrorCodes = []int{500, 502, 503, 504}
-	}
+	fi.draws.Set(emuserver.Faults{Seed: f.Seed, ErrorRate: f.ErrorRate, ErrorCodes: f.ErrorCodes,
+		SlowRate: f.SlowRate, SlowDelay: f.SlowDelay, ResetRate: f.ResetRate}, true)
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	fi.faults = f
-	fi.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0))
+	fi.queuedRate = f.QueuedRate
 }
 
-// plan draws the same numbers for every request, so a seed gives the same
-// sequence of decisions whichever rates are set.
+// plan decides the faults of the next request: a request neither reset nor
+// failed may be queued.
 func (fi *faultInjector) plan() faultPlan {
+	p := faultPlan{Plan: fi.draws.Plan()}
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	f := &fi.faults
-	resetDraw, slowDraw, errorDraw, queuedDraw := fi.rng.Float64(), fi.rng.Float64(), fi.rng.Float64(), fi.rng.Float64()
-	code := f.ErrorCodes[fi.rng.IntN(len(f.ErrorCodes))]
-	var p faultPlan
-	switch {
-	case resetDraw < f.ResetRate:
-		p.reset = true
-	case errorDraw < f.ErrorRate:
-		p.errorCode = code
-	default:
-		p.queued = queuedDraw < f.QueuedRate
-	}
-	if slowDraw < f.SlowRate {
-		p.delay = f.SlowDelay
-	}
+	p.queued = !p.Reset && p.ErrorCode == 0 && p.Own < fi.queuedRate
 	return p
 }

@@ -24,15 +24,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
+	"github.com/connect-amplitude/connect-amplitude/internal/emuserver"
 )
 
 // Config sets the emulator's behaviour.
@@ -64,7 +63,7 @@ type Counts struct {
 type Server struct {
 	URL string
 	cfg Config
-	srv *httptest.Server
+	srv *emuserver.Server
 
 	mu       sync.Mutex
 	cohorts  map[string]Cohort
@@ -85,18 +84,16 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MonthlyLimit <= 0 {
 		cfg.MonthlyLimit = cohorts.MonthlyRequestBudget
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &Server{cfg: cfg, cohorts: map[string]Cohort{}, requests: map[string]*request{}}
+	var err error
+	if s.srv, err = emuserver.Listen("127.0.0.1:0", http.HandlerFunc(s.serve)); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cohorts: map[string]Cohort{}, requests: map[string]*request{}}
-	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
-	s.srv.Start()
 	s.URL = s.srv.URL
 	return s, nil
 }
 
-// Close stops the server.
+// Close stops the server at once, closing open connections.
 func (s *Server) Close() { s.srv.Close() }
 
 // SetCohort adds or replaces a cohort; a LastComputed of 0 is set to one

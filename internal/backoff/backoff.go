@@ -65,3 +65,27 @@ func (b *Backoff) Next() time.Duration {
 
 // Reset ends the series: the next failure waits Initial again.
 func (b *Backoff) Reset() { b.wait = 0 }
+
+// Rounds is a Backoff counted in rounds: the failures reported before the
+// retry time of the current round all get that time, so the events of one
+// failed request (or of several failing together), reporting one by one,
+// wait one step, not one step each.
+type Rounds struct {
+	b     Backoff
+	until time.Time // the retry time of the current round
+}
+
+// NewRounds starts a series of rounds.
+func NewRounds(cfg Config) Rounds { return Rounds{b: New(cfg)} }
+
+// RetryAt returns when something that failed at now goes again.
+func (r *Rounds) RetryAt(now time.Time) time.Time {
+	if now.Before(r.until) {
+		return r.until
+	}
+	r.until = now.Add(r.b.Next())
+	return r.until
+}
+
+// Reset ends the series: the next failure starts a round of Initial.
+func (r *Rounds) Reset() { r.b.Reset(); r.until = time.Time{} }

@@ -41,3 +41,29 @@ func TestParseNamesTheField(t *testing.T) {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }
+
+func TestRoundsCountRoundsNotFailures(t *testing.T) {
+	r := NewRounds(Config{Initial: 100 * time.Millisecond, Max: 800 * time.Millisecond})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	within := func(at time.Time, lo, hi time.Duration) {
+		t.Helper()
+		if d := at.Sub(now); d < lo || d > hi {
+			t.Fatalf("retry after %v, want between %v and %v", d, lo, hi)
+		}
+	}
+	first := r.RetryAt(now)
+	within(first, 50*time.Millisecond, 100*time.Millisecond)
+	for range 99 { // the other events of the same failed request
+		if at := r.RetryAt(now.Add(time.Millisecond)); !at.Equal(first) {
+			t.Fatalf("a failure of the same round retries at %v, not with the round at %v", at, first)
+		}
+	}
+	now = first // the round was sent again and failed again
+	within(r.RetryAt(now), 100*time.Millisecond, 200*time.Millisecond)
+	for range 5 {
+		now = r.RetryAt(now)
+	}
+	within(r.RetryAt(now), 400*time.Millisecond, 800*time.Millisecond) // capped at max
+	r.Reset()
+	within(r.RetryAt(now), 50*time.Millisecond, 100*time.Millisecond)
+}

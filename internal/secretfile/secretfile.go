@@ -29,6 +29,8 @@ type File[T any] struct {
 	now   func() time.Time
 	parse func(string) T
 
+	field string // names the file in Get's errors, when set
+
 	mu      sync.Mutex
 	loaded  bool
 	secret  T
@@ -48,6 +50,12 @@ func Open[T any](path string, now func() time.Time, parse func(content string) T
 	return f, nil
 }
 
+// Named makes Get's errors start with the config field holding the path.
+func (f *File[T]) Named(field string) *File[T] {
+	f.field = field
+	return f
+}
+
 // Get returns the current secret. It looks at the file at most once per
 // Recheck and reads it again only when its modification time or size
 // changed. When the file cannot be read or is empty, Get returns the secret
@@ -60,7 +68,11 @@ func (f *File[T]) Get() (T, error) {
 	if now.Sub(f.checked) < Recheck {
 		return f.secret, nil
 	}
-	return f.secret, f.read(now)
+	err := f.read(now)
+	if err != nil && f.field != "" {
+		err = fmt.Errorf("%s: %w", f.field, err)
+	}
+	return f.secret, err
 }
 
 // read replaces the secret when the file changed; the caller holds mu or is

@@ -196,3 +196,23 @@ func TestGetIsSafeForConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestANamedFilesErrorsStartWithItsField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	f, err := Open(path, func() time.Time { return now }, strings.Clone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Named("key_file")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(Recheck)
+	if secret, err := f.Get(); secret != "s3cret" || err == nil || !strings.HasPrefix(err.Error(), "key_file: stat "+path) {
+		t.Fatalf("%q, %v; want the secret kept and an error naming key_file", secret, err)
+	}
+}

@@ -7,9 +7,13 @@ package secretkey
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 )
 
@@ -38,6 +42,31 @@ func New(literal, path string, now func() time.Time) (*Key, error) {
 	return k, nil
 }
 
+// FromConfig reads a component's two key fields, the literal and the
+// file's path, and returns their key source. Its errors and Get's name the
+// fields.
+func FromConfig(conf *service.ParsedConfig, literalField, fileField string, now func() time.Time) (*Key, error) {
+	literal, err := conf.FieldString(literalField)
+	if err != nil {
+		return nil, err
+	}
+	path, err := conf.FieldString(fileField)
+	if err != nil {
+		return nil, err
+	}
+	k, err := New(literal, path, now)
+	switch {
+	case errors.Is(err, ErrNone):
+		return nil, fmt.Errorf("one of %s and %s must be set", literalField, fileField)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", fileField, err)
+	}
+	if k.file != nil {
+		k.file.Named(fileField)
+	}
+	return k, nil
+}
+
 // Get returns the current key. When the file cannot be read again it
 // returns the key read last and the reason, which never contains the key.
 func (k *Key) Get() (string, error) {
@@ -49,3 +78,11 @@ func (k *Key) Get() (string, error) {
 
 // FromFile says whether the key comes from a file.
 func (k *Key) FromFile() bool { return k.file != nil }
+
+// ReloadLog is the log of a key file that cannot be read again (Get's
+// errors): a line per interval at most, as the key read before stays in use.
+func ReloadLog(interval time.Duration, log *service.Logger) *intervallog.Log {
+	return intervallog.New(interval, func(_ int, cause string) {
+		log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
+	})
+}

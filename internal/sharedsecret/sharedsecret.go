@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -48,6 +49,26 @@ func New(literal, path string, now func() time.Time) (*Secrets, error) {
 		return nil, err
 	}
 	return &Secrets{file: f}, nil
+}
+
+// Named is New for a component whose config names the literal
+// literalField and the file's path fileField: its errors name the fields
+// and say whose requests must be authenticated ("Braze's requests"), and
+// Accepts' errors name fileField.
+func Named(literalField, fileField, whose, literal, path string, now func() time.Time) (*Secrets, error) {
+	s, err := New(literal, path, now)
+	switch {
+	case errors.Is(err, ErrNone):
+		return nil, fmt.Errorf("one of %s and %s must be set: %s must be authenticated", literalField, fileField, whose)
+	case errors.Is(err, ErrBoth):
+		return nil, fmt.Errorf("%s and %s are exclusive", literalField, fileField)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", fileField, err)
+	}
+	if s.file != nil {
+		s.file.Named(fileField)
+	}
+	return s, nil
 }
 
 func digests(content string) [][sha256.Size]byte {

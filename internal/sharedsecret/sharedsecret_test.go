@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile/secretfiletest"
 )
 
@@ -85,5 +86,34 @@ func TestFromHeaderTakesTheBearerTokenOrTheValue(t *testing.T) {
 		if got := FromHeader(c.name, c.value); got != c.want {
 			t.Errorf("FromHeader(%q, %q) = %q, want %q", c.name, c.value, got, c.want)
 		}
+	}
+}
+
+func TestNamedErrorsNameTheFields(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secrets")
+	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ literal, path, want string }{
+		{"", "", "one of token and token_file must be set: the sender's requests must be authenticated"},
+		{"s3cret", path, "token and token_file are exclusive"},
+		{"", filepath.Join(dir, "missing"), "token_file: stat " + filepath.Join(dir, "missing")},
+	} {
+		if _, err := Named("token", "token_file", "the sender's requests", tt.literal, tt.path, time.Now); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q, %q: %v, want %q", tt.literal, tt.path, err, tt.want)
+		}
+	}
+	now := time.Unix(1_700_000_000, 0)
+	s, err := Named("token", "token_file", "the sender's requests", "", path, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(secretfile.Recheck)
+	if ok, err := s.Accepts("s3cret"); !ok || err == nil || !strings.HasPrefix(err.Error(), "token_file: ") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a file gone: %v, %v; want the secret still accepted and an error naming token_file", ok, err)
 	}
 }

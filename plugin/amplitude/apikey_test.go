@@ -17,6 +17,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile/secretfiletest"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 // keyRecorder is an Amplitude stand-in that accepts every request and
@@ -122,17 +123,7 @@ func TestKeyConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := outputSpec().ParseYAML(tt.yaml, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = newOutput(conf, service.MockResources())
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want one containing %q", err, tt.err)
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the key: %v", err)
-			}
+			testutil.ExpectConfigError(t, outputSpec(), newOutput, tt.yaml, tt.err)
 		})
 	}
 }
@@ -142,11 +133,15 @@ func TestTheKeyFileTakesPrecedenceOverTheLiteralKey(t *testing.T) {
 	if err := os.WriteFile(path, []byte("key-from-the-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k, err := newKeySource("default-key-for-the-emulator", path, time.Now)
+	conf, err := outputSpec().ParseYAML(fmt.Sprintf("api_key: default-key-for-the-emulator\napi_key_file: %q", path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key, err := k.get(); err != nil || key != "key-from-the-file" {
-		t.Errorf("get() = %q, %v; want the file's key", key, err)
+	o, err := newOutput(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := o.keys.Get(); err != nil || key != "key-from-the-file" {
+		t.Errorf("the key is %q, %v; want the file's key", key, err)
 	}
 }

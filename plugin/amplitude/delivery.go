@@ -2,14 +2,13 @@ package amplitude
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 )
@@ -25,7 +24,7 @@ type delivery struct {
 	pending []int // events to hand to the dispatcher, by index
 	results chan []result
 
-	transient, config backoff
+	transient, config backoff.Rounds
 }
 
 type eventState struct {
@@ -50,8 +49,8 @@ func newDelivery(o *output, batch service.MessageBatch) *delivery {
 		state:     make([]eventState, len(batch)),
 		pending:   make([]int, 0, len(batch)),
 		results:   make(chan []result, len(batch)),
-		transient: backoff{cfg: o.retry},
-		config:    backoff{cfg: o.configRetry},
+		transient: backoff.NewRounds(o.retry),
+		config:    backoff.NewRounds(o.configRetry),
 	}
 	rules := ampapi.Rules{MinIDLength: o.minIDLength, MaxBytes: o.maxEventBytes, MaxFuture: o.maxFuture, Now: o.now()}
 	for i, msg := range batch {
@@ -81,7 +80,7 @@ func (d *delivery) fail(i int, err *ampapi.EventError) {
 	d.errs[i] = err
 	d.o.metrics.eventsFailed.Incr(1, err.Reason)
 	if err.Reason == ampapi.ReasonInvalidIDLength { // checked here or by Amplitude: both mean min_id_length
-		d.o.shortIDLog.note(d.o.now(), err.Field)
+		d.o.shortIDLog.Note(d.o.now(), err.Field)
 	}
 }
 
@@ -225,17 +224,17 @@ func (d *delivery) apply(results []result) {
 		case accepted:
 			sent++
 			truncated += d.events[r.idx].LongStrings
-			d.transient.reset()
-			d.config.reset()
+			d.transient.Reset()
+			d.config.Reset()
 			continue
 		case failed:
 			d.fail(r.idx, r.v.err)
 			continue
 		case retryLater:
-			d.state[r.idx].notBefore = d.transient.retryAt(o.now())
+			d.state[r.idx].notBefore = d.transient.RetryAt(o.now())
 			d.state[r.idx].maybeDelivered = true
 		case configFault:
-			d.state[r.idx].notBefore = d.config.retryAt(o.now())
+			d.state[r.idx].notBefore = d.config.RetryAt(o.now())
 		}
 		o.metrics.retries.Incr(1, r.v.reason)
 		d.pending = append(d.pending, r.idx)
@@ -247,60 +246,3 @@ func (d *delivery) apply(results []result) {
 		o.metrics.truncatedValues.Incr(int64(truncated))
 	}
 }
-
-// batchError reports each failed event's error. When only one failed, it
-// is the batch's error too: Benthos hands a batch of one message the batch's
-// error rather than the message's, and the dead letter must say why.
-func (d *delivery) batchError(batch service.MessageBatch) error {
-	failed, first := 0, -1
-	for i, err := range d.errs {
-		if err != nil {
-			if failed++; first < 0 {
-				first = i
-			}
-		}
-	}
-	if failed == 0 {
-		return nil
-	}
-	head := d.errs[first]
-	if failed > 1 {
-		head = errSomeFailed
-	}
-	bErr := service.NewBatchError(batch, head)
-	for i, err := range d.errs {
-		if err != nil {
-			bErr.Failed(i, err)
-		}
-	}
-	return bErr
-}
-
-var errSomeFailed = errors.New("amplitude: some events failed for good; see each event's error")
-
-// backoff is jittered exponential backoff without an end, counted in
-// rounds: the events of one failed request (or of several failing together)
-// report one by one, and all get the same retry time, so one failure of 100
-// events waits one step, not 100.
-type backoff struct {
-	cfg   backoffConfig
-	wait  time.Duration
-	until time.Time // the retry time of the current round
-}
-
-// retryAt returns when an event that failed at now goes again.
-func (b *backoff) retryAt(now time.Time) time.Time {
-	if now.Before(b.until) {
-		return b.until
-	}
-	if b.wait == 0 {
-		b.wait = b.cfg.initial
-	} else if b.wait = 2 * b.wait; b.wait > b.cfg.max {
-		b.wait = b.cfg.max
-	}
-	// Jitter over the upper half, so many batches do not retry in step.
-	b.until = now.Add(b.wait/2 + rand.N(b.wait/2+1))
-	return b.until
-}
-
-func (b *backoff) reset() { b.wait, b.until = 0, time.Time{} }

@@ -84,9 +84,9 @@ func (d *dispatcher) sendLoop() {
 	}
 	defer d.bodies.put(body)
 	for {
-		key, keyErr := d.o.keys.get()
+		key, keyErr := d.o.keys.Get()
 		if keyErr != nil {
-			d.o.keyFileLog.note(d.o.now(), keyErr.Error())
+			d.o.keyFileLog.Note(d.o.now(), keyErr.Error())
 		}
 		env := d.o.envelope(key)
 		d.mu.Lock()
@@ -132,7 +132,7 @@ func (d *dispatcher) send(env ampapi.Envelope, jobs []job, body []byte) []byte {
 	o.metrics.requestEvents.Incr(int64(len(jobs)))
 	if err != nil {
 		o.metrics.requests.Incr(1, "error")
-		o.failingLog.note(o.now(), err.Error())
+		o.failingLog.Note(o.now(), err.Error())
 		settle(jobs, verdict{kind: retryLater, reason: "connection"})
 		return body
 	}
@@ -174,7 +174,7 @@ func (d *dispatcher) send(env ampapi.Envelope, jobs []job, body []byte) []byte {
 	case ampapi.Throttled:
 		d.throttled(jobs, r)
 	default:
-		o.failingLog.note(o.now(), "answered "+http.StatusText(status)+" ("+strconv.Itoa(status)+")")
+		o.failingLog.Note(o.now(), "answered "+http.StatusText(status)+" ("+strconv.Itoa(status)+")")
 		settle(jobs, verdict{kind: retryLater, reason: "status_" + strconv.Itoa(status)})
 	}
 	return body
@@ -197,7 +197,7 @@ func (d *dispatcher) throttled(jobs []job, r *ampapi.Response) {
 	pause(limiter.Device, r.ThrottledDevices)
 	pause(limiter.User, r.ThrottledUsers)
 	if len(named) > 0 {
-		o.throttledLog.note(now, named...)
+		o.throttledLog.Note(now, named...)
 	}
 	settleEach(jobs, func(k int) verdict {
 		ev := jobs[k].ev

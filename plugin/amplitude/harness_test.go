@@ -19,6 +19,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 // The test_capture output is the dead-letter end of the documented pattern
@@ -253,24 +254,7 @@ func newPipeline(t *testing.T, name string) (*pipeline, *service.StreamBuilder) 
 // test ends.
 func (p *pipeline) run(t *testing.T, sb *service.StreamBuilder) {
 	t.Helper()
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(context.Background()) }()
-	var once sync.Once
-	p.stop = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := stream.Stop(ctx); err != nil {
-				t.Errorf("stopping the stream: %v", err)
-			}
-			<-done
-		})
-	}
-	t.Cleanup(p.stop)
+	p.stop = testutil.RunStream(t, sb)
 }
 
 // send produces events in batches of batchSize, concurrently, and waits for

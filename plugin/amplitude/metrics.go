@@ -2,11 +2,8 @@ package amplitude
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -103,36 +100,4 @@ func (m *outputMetrics) observeLimiter(s limiter.Stats) {
 	evicted := s.Evictions + s.CapEvictions
 	m.evictions.Incr(int64(evicted - m.lastEvicted))
 	m.lastEvicted = evicted
-}
-
-// intervalLog logs a recurring condition at most once per interval, with
-// what accumulated in between, so a flood of 429s or a bad key cannot flood
-// the logs.
-type intervalLog struct {
-	interval time.Duration
-	log      func(count int, samples string)
-
-	mu      sync.Mutex
-	last    time.Time
-	count   int
-	samples []string
-}
-
-const maxLoggedSamples = 10
-
-func (l *intervalLog) note(now time.Time, samples ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.count += len(samples)
-	for _, s := range samples {
-		if len(l.samples) < maxLoggedSamples && !slices.Contains(l.samples, s) {
-			l.samples = append(l.samples, s)
-		}
-	}
-	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
-		return
-	}
-	l.last = now
-	l.log(l.count, strings.Join(l.samples, ", "))
-	l.count, l.samples = 0, l.samples[:0]
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -16,60 +15,44 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
+	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
 
 const (
-	fieldAPIKey          = "api_key"
-	fieldAPIKeyFile      = "api_key_file"
-	fieldRegion          = "region"
-	fieldEndpoint        = "endpoint"
-	fieldAPI             = "api"
-	fieldMinIDLength     = "min_id_length"
-	fieldMaxFuture       = "max_future"
-	fieldGzip            = "gzip"
-	fieldTimeout         = "timeout"
-	fieldTLS             = "tls"
-	fieldRetry           = "retry"
-	fieldConfigRetry     = "config_fault_retry"
-	fieldInitialInterval = "initial_interval"
-	fieldMaxInterval     = "max_interval"
-	fieldThrottlePause   = "throttle_pause"
-	fieldDailyQuota      = "daily_quota_policy"
-	fieldLimits          = "limits"
-	fieldLimitsEnabled   = "enabled"
-	fieldRate            = "rate"
-	fieldBurst           = "burst"
-	fieldQuota           = "daily_quota"
-	fieldMaxHold         = "max_hold"
-	fieldOnHoldTimeout   = "on_hold_timeout"
-	fieldMaxTrackedIDs   = "max_tracked_ids"
-	fieldLogInterval     = "log_interval"
-	fieldRequestsFlight  = "max_requests_in_flight"
+	fieldAPIKey         = "api_key"
+	fieldAPIKeyFile     = "api_key_file"
+	fieldRegion         = "region"
+	fieldEndpoint       = "endpoint"
+	fieldAPI            = "api"
+	fieldMinIDLength    = "min_id_length"
+	fieldMaxFuture      = "max_future"
+	fieldGzip           = "gzip"
+	fieldTimeout        = "timeout"
+	fieldTLS            = "tls"
+	fieldRetry          = "retry"
+	fieldConfigRetry    = "config_fault_retry"
+	fieldThrottlePause  = "throttle_pause"
+	fieldDailyQuota     = "daily_quota_policy"
+	fieldLimits         = "limits"
+	fieldLimitsEnabled  = "enabled"
+	fieldRate           = "rate"
+	fieldBurst          = "burst"
+	fieldQuota          = "daily_quota"
+	fieldMaxHold        = "max_hold"
+	fieldOnHoldTimeout  = "on_hold_timeout"
+	fieldMaxTrackedIDs  = "max_tracked_ids"
+	fieldLogInterval    = "log_interval"
+	fieldRequestsFlight = "max_requests_in_flight"
 )
 
-func init() {
-	service.MustRegisterBatchOutput("amplitude", outputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			o, err := newOutput(conf, mgr)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			// No batching here: a batcher merges transactions and then
-			// reports one error for each whole transaction, so a fallback
-			// would dead-letter events Amplitude accepted. Batch upstream.
-			inFlight, err := conf.FieldMaxInFlight()
-			return o, service.BatchPolicy{}, inFlight, err
-		})
-}
+func init() { batcherr.RegisterOutput("amplitude", outputSpec(), newOutput) }
 
 func outputSpec() *service.ConfigSpec {
-	backoffFields := func(name, initial, max, desc string) *service.ConfigField {
-		return service.NewObjectField(name,
-			service.NewDurationField(fieldInitialInterval).Default(initial).Description("The first wait."),
-			service.NewDurationField(fieldMaxInterval).Default(max).Description("The longest wait; waits double up to it, with jitter."),
-		).Description(desc).Advanced()
-	}
 	return service.NewConfigSpec().
 		Stable().
 		Categories("Services").
@@ -122,8 +105,8 @@ An event fails for good only with a reason, in an error of the form `+"`amplitud
 			service.NewDurationField(fieldTimeout).Default("30s").
 				Description("The time a request may take, answer included; a timeout is retried."),
 			service.NewTLSToggledField(fieldTLS),
-			backoffFields(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
-			backoffFields(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
+			backoff.Spec(fieldRetry, "500ms", "30s", "Backoff for transient failures (5xx, timeouts, connection errors); retries never stop."),
+			backoff.Spec(fieldConfigRetry, "5s", "5m", "Backoff while Amplitude refuses the API key or the request."),
 			service.NewDurationField(fieldThrottlePause).Optional().
 				Description("How long ids named by a 429 wait. Unset: 30s for `http_v2`, 15s for `batch`, as Amplitude asks.").Advanced(),
 			service.NewStringEnumField(fieldDailyQuota, "fail", "hold").Default("fail").
@@ -207,7 +190,7 @@ type output struct {
 	minIDLength   int
 	maxEventBytes int
 	maxFuture     time.Duration
-	keys          *keySource
+	keys          *secretkey.Key
 	sender        *sender
 	senders       int
 	dispatcher    *dispatcher
@@ -216,24 +199,22 @@ type output struct {
 	maxHold       time.Duration
 	nackOnHold    bool // on_hold_timeout: nack
 	throttlePause time.Duration
-	retry         backoffConfig
-	configRetry   backoffConfig
+	retry         backoff.Config
+	configRetry   backoff.Config
 
 	log          *service.Logger
 	metrics      *outputMetrics
-	throttledLog *intervalLog
-	faultLog     *intervalLog
-	failingLog   *intervalLog
-	keyFileLog   *intervalLog
-	shortIDLog   *intervalLog
+	throttledLog *intervallog.Log
+	faultLog     *intervallog.Log
+	failingLog   *intervallog.Log
+	keyFileLog   *intervallog.Log
+	shortIDLog   *intervallog.Log
 
 	now func() time.Time
 
 	stop    context.CancelFunc // ends requests and the metrics loop; nil until Connect
 	stopped sync.WaitGroup
 }
-
-type backoffConfig struct{ initial, max time.Duration }
 
 // newOutput reads and checks the config; Connect starts the work.
 func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, error) {
@@ -249,15 +230,7 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.kind, err = ampapi.ParseKind(apiName); err != nil {
 		return nil, err
 	}
-	literal, err := conf.FieldString(fieldAPIKey)
-	if err != nil {
-		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldAPIKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if o.keys, err = newKeySource(literal, keyFile, o.now); err != nil {
+	if o.keys, err = secretkey.FromConfig(conf, fieldAPIKey, fieldAPIKeyFile, o.now); err != nil {
 		return nil, err
 	}
 	target, err := endpointURL(conf, o.kind)
@@ -301,10 +274,10 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	// Room for any API key a rotation may bring, so an event checked now
 	// still fits a request later.
 	o.maxEventBytes = o.envelope("").MaxEventBytes() - maxKeyBytes
-	if o.retry, err = backoffField(conf, fieldRetry); err != nil {
+	if o.retry, err = backoff.Parse(conf, fieldRetry); err != nil {
 		return nil, err
 	}
-	if o.configRetry, err = backoffField(conf, fieldConfigRetry); err != nil {
+	if o.configRetry, err = backoff.Parse(conf, fieldConfigRetry); err != nil {
 		return nil, err
 	}
 	o.throttlePause = o.kind.Limits().ThrottlePause
@@ -328,33 +301,23 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if err != nil {
 		return nil, err
 	}
-	o.throttledLog = &intervalLog{interval: interval, log: func(n int, ids string) {
+	o.throttledLog = intervallog.New(interval, func(n int, ids string) {
 		o.log.Warnf("Amplitude throttled %d ids since the last report (paused for %s): %s", n, o.throttlePause, ids)
-	}}
+	})
 	// The first failure is reported at once, so a forgotten or unreachable
 	// endpoint shows in the log within seconds while retries go on.
-	shown := redacted(target)
-	o.failingLog = &intervalLog{interval: interval, log: func(n int, causes string) {
+	shown := httpclient.Redacted(target)
+	o.failingLog = intervallog.New(interval, func(n int, causes string) {
 		o.log.Warnf("Requests to Amplitude at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
-	}}
-	o.faultLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
+	})
+	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
 		o.log.Errorf("Amplitude refuses the requests (%s): events are held, not dropped, and retried; fix the API key (api_key_file is re-read) or the config", cause)
-	}}
-	o.keyFileLog = &intervalLog{interval: interval, log: func(_ int, cause string) {
-		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", cause)
-	}}
-	o.shortIDLog = &intervalLog{interval: interval, log: func(n int, fields string) {
+	})
+	o.keyFileLog = secretkey.ReloadLog(interval, o.log)
+	o.shortIDLog = intervallog.New(interval, func(n int, fields string) {
 		o.log.Warnf("%d events failed since the last report for ids shorter than min_id_length %d (%s): if such ids are real, lower the output's min_id_length", n, o.minIDLength, fields)
-	}}
+	})
 	return o, nil
-}
-
-// redacted is a URL without its password, for logs.
-func redacted(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		return u.Redacted()
-	}
-	return rawURL
 }
 
 // maxKeyBytes bounds the API key's share of a request.
@@ -368,7 +331,7 @@ func (o *output) envelope(key string) ampapi.Envelope {
 // only a person can fix.
 func (o *output) configFault(cause string) {
 	o.metrics.configFault.Set(1)
-	o.faultLog.note(o.now(), cause)
+	o.faultLog.Note(o.now(), cause)
 }
 
 // newLimiter builds the per-id limits from the `limits` fields, whose zero
@@ -423,41 +386,7 @@ func (o *output) newLimiter(conf *service.ParsedConfig) (*limiter.Limiter, error
 // endpointURL is where requests go: endpoint, with the API's path when it
 // has none, else the region's host and the API's path.
 func endpointURL(conf *service.ParsedConfig, kind ampapi.Kind) (string, error) {
-	endpoint, err := conf.FieldString(fieldEndpoint)
-	if err != nil {
-		return "", err
-	}
-	if endpoint == "" {
-		region, err := conf.FieldString(fieldRegion)
-		if err != nil {
-			return "", err
-		}
-		base, err := ampapi.BaseURL(region)
-		return base + kind.Path(), err
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = kind.Path()
-	}
-	return u.String(), nil
-}
-
-func backoffField(conf *service.ParsedConfig, name string) (backoffConfig, error) {
-	var b backoffConfig
-	var err error
-	if b.initial, err = conf.FieldDuration(name, fieldInitialInterval); err != nil {
-		return b, err
-	}
-	if b.max, err = conf.FieldDuration(name, fieldMaxInterval); err != nil {
-		return b, err
-	}
-	if b.initial <= 0 || b.max < b.initial {
-		return b, fmt.Errorf("%s: need 0 < %s <= %s", name, fieldInitialInterval, fieldMaxInterval)
-	}
-	return b, nil
+	return httpclient.EndpointOrRegion(conf, fieldEndpoint, fieldRegion, ampapi.BaseURL, kind.Path())
 }
 
 // Connect starts the request senders' dispatcher and the limiter's gauges.
@@ -484,7 +413,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	if err := d.run(ctx); err != nil {
 		return err
 	}
-	return d.batchError(batch)
+	return batcherr.From(batch, d.errs, "amplitude: some events failed for good; see each event's error")
 }
 
 // Close runs once the host has no batch left in WriteBatch, or has given

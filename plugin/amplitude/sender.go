@@ -7,9 +7,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 )
 
 // sender posts request bodies to Amplitude and reads the answers.
@@ -30,16 +31,7 @@ type gzipBuffer struct {
 const maxResponseBytes = 1 << 20
 
 func newSender(url string, useGzip bool, timeout time.Duration, tlsConf *tls.Config, conns int) *sender {
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsConf,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	return &sender{url: url, gzip: useGzip, client: &http.Client{Transport: transport, Timeout: timeout}, zips: newFreeList[*gzipBuffer](conns)}
+	return &sender{url: url, gzip: useGzip, client: httpclient.New(timeout, tlsConf, conns), zips: newFreeList[*gzipBuffer](conns)}
 }
 
 // post sends one body. An error means no usable answer arrived: a timeout,

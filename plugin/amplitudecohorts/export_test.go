@@ -21,6 +21,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/emulator/cohortexport"
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 	_ "github.com/connect-amplitude/connect-amplitude/plugin/brazetrack"
 )
 
@@ -70,7 +71,7 @@ func startSyncer(t *testing.T, exportURL, brazeURL, statePath, extra string) *sy
 	if err := sb.AddOutputYAML(fmt.Sprintf(`braze_users_track: {instance_url: %s, api_key: braze-key, retry: {initial_interval: 5ms, max_interval: 50ms}}`, brazeURL)); err != nil {
 		t.Fatal(err)
 	}
-	s.stop = runStream(t, sb)
+	s.stop = testutil.RunStream(t, sb)
 	return s
 }
 
@@ -294,7 +295,7 @@ func TestExportConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectConfigError(t, exportSpec(), newExportInput, tt.yaml, tt.err)
+			testutil.ExpectConfigError(t, exportSpec(), newExportInput, tt.yaml, tt.err)
 		})
 	}
 }

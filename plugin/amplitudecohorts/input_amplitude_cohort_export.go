@@ -17,6 +17,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
 	"github.com/connect-amplitude/connect-amplitude/internal/pushserver"
 	"github.com/connect-amplitude/connect-amplitude/internal/wait"
 )
@@ -213,23 +214,12 @@ func newExportInput(conf *service.ParsedConfig, mgr *service.Resources) (*export
 	return i, nil
 }
 
+// exportBase is the export API's base URL, without a trailing /.
 func exportBase(conf *service.ParsedConfig) (string, error) {
-	endpoint, err := conf.FieldString(fieldEndpoint)
-	if err != nil {
-		return "", err
-	}
-	if endpoint == "" {
-		region, err := conf.FieldString(fieldRegion)
-		if err != nil {
-			return "", err
-		}
+	base, err := httpclient.EndpointOrRegion(conf, fieldEndpoint, fieldRegion, func(region string) (string, error) {
 		return cohorts.ExportRegions[region], nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL", fieldEndpoint, endpoint)
-	}
-	return strings.TrimSuffix(u.String(), "/"), nil
+	}, "")
+	return strings.TrimSuffix(base, "/"), err
 }
 
 // loadState reads the state file; a missing file is a first run.

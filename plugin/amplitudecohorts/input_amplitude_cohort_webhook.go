@@ -8,7 +8,6 @@ package amplitudecohorts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -22,22 +21,13 @@ import (
 )
 
 const (
-	fieldAddress       = "address"
-	fieldPath          = "path"
-	fieldAuthHeader    = "auth_header"
-	fieldToken         = "token"
-	fieldTokenFile     = "token_file"
-	fieldMaxBodyBytes  = "max_body_bytes"
-	fieldTimeout       = "timeout"
-	fieldDedup         = "dedup"
-	fieldDedupTTL      = "ttl"
-	fieldDedupMax      = "max_message_ids"
-	fieldMaxConcurrent = "max_concurrent_requests"
-	fieldTLS           = "tls"
-	fieldTLSCertFile   = "cert_file"
-	fieldTLSKeyFile    = "key_file"
-
-	writeTimeoutMargin = 5 * time.Second
+	fieldAuthHeader = "auth_header"
+	fieldToken      = "token"
+	fieldTokenFile  = "token_file"
+	fieldTimeout    = "timeout"
+	fieldDedup      = "dedup"
+	fieldDedupTTL   = "ttl"
+	fieldDedupMax   = "max_message_ids"
 )
 
 func init() {
@@ -59,6 +49,7 @@ Each request is checked and answered as follows:
 - 401 when the secret is missing or wrong, before the body is read: the header `+"`auth_header`"+` must carry `+"`token`"+` (as `+"`Bearer <token>`"+` when the header is Authorization). Set the header among the destination's extra headers in Amplitude. Secrets are compared in constant time.
 - 413 when the body is larger than `+"`max_body_bytes`"+`; 400 when it is not a delivery, with the field at fault (`+"`message_id: missing`"+`, `+"`users[3].user_id: must be a string`"+`...).
 - 429 when `+"`max_concurrent_requests`"+` requests are being handled.
+- 503 (with Retry-After) when the body has not arrived within `+"`timeout`"+`: a stalled upload is retried, not taken for a bad delivery.
 - 200 at once for a `+"`message_id`"+` delivered before, and for a delivery with no users.
 - Otherwise the changes are handed on, and the answer is 200 once the batch is acknowledged: every change delivered by the output, or routed to a dead-letter output. 500 when it is rejected. 503 (with Retry-After) when it is not acknowledged within `+"`timeout`"+`: delivery goes on, and Amplitude's retry, which carries the same `+"`message_id`"+`, waits for it rather than handing the changes on a second time, and gets 200 once they are delivered.
 
@@ -70,9 +61,8 @@ Do not put a buffer between this input and the output: it would acknowledge deli
 
 Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`amplitude_cohort_webhook_users`"+` (users in deliveries that passed the checks), `+"`amplitude_cohort_webhook_duplicates`"+` (requests answered from the deduplication state), `+"`amplitude_cohort_webhook_request_latency_ns`"+`.`).
 		Fields(
-			service.NewStringField(fieldAddress).Default("0.0.0.0:8090").
-				Description("The address to listen on, host:port."),
-			service.NewStringField(fieldPath).Default("/amplitude/cohorts").
+			pushserver.AddressField("0.0.0.0:8090"),
+			service.NewStringField(pushserver.FieldPath).Default("/amplitude/cohorts").
 				Description("The URL path of the webhook, as entered in Amplitude; other paths get 404."),
 			service.NewStringField(fieldAuthHeader).Default("Authorization").
 				Description("The request header carrying the shared secret, one of the extra headers set in the destination's configuration in Amplitude. For `Authorization`, its value is `Bearer <token>`; for any other header, the token itself."),
@@ -80,7 +70,7 @@ Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`a
 				Description("The shared secret. Use an environment variable: `${AMPLITUDE_WEBHOOK_TOKEN}`. Exclusive with `token_file`; one of them is required."),
 			service.NewStringField(fieldTokenFile).Default("").
 				Description("A file of accepted secrets, one per line, read again when it changes (looked at once a second at most): list the old and the new secret while Amplitude's header is being changed. A file that cannot be read or is empty keeps the secrets read before accepted; at startup it is a configuration error."),
-			service.NewIntField(fieldMaxBodyBytes).Default(16<<20).
+			service.NewIntField(pushserver.FieldMaxBodyBytes).Default(16<<20).
 				Description("The largest body accepted; larger ones get 413."),
 			service.NewDurationField(fieldTimeout).Default(cohorts.AnswerDeadline.String()).
 				Description("The longest a request waits for its changes to be delivered before it is answered 503 (delivery goes on, and Amplitude's retry waits for it). Amplitude gives up on an answer after 1 to 2 seconds."),
@@ -90,12 +80,9 @@ Metrics: `+"`amplitude_cohort_webhook_requests`"+` (label `+"`status`"+`), `+"`a
 				service.NewIntField(fieldDedupMax).Default(100_000).
 					Description("The most delivered `message_id`s remembered (about 150 bytes each); past it the oldest are forgotten."),
 			).Description("The deduplication of Amplitude's retries, by `message_id`.").Advanced(),
-			service.NewIntField(fieldMaxConcurrent).Default(64).
+			service.NewIntField(pushserver.FieldMaxConcurrent).Default(64).
 				Description("Requests handled at once; more get 429."),
-			service.NewObjectField(fieldTLS,
-				service.NewStringField(fieldTLSCertFile).Default("").Description("PEM certificate (chain) file."),
-				service.NewStringField(fieldTLSKeyFile).Default("").Description("PEM private key file."),
-			).Description("Serve HTTPS when both files are set. Amplitude posts over the internet: terminate TLS here or in a proxy in front."),
+			pushserver.TLSField("Amplitude posts over the internet: terminate TLS here or in a proxy in front."),
 		).
 		Example("Cohort Webhooks to Braze", "See config/cohorts-to-braze.yaml for the complete, tested pipeline with its dead-letter output.", `
 input:
@@ -115,38 +102,27 @@ output:
 
 // webhookInput is the amplitude_cohort_webhook input.
 type webhookInput struct {
-	path       string
+	*pushserver.Server
 	authHeader string
 	secrets    *sharedsecret.Secrets
 	timeout    time.Duration
 	gate       *pushserver.Gate
 	dedup      *cohorts.Dedup
-	server     *pushserver.Server
 
 	log         *service.Logger
-	mRequests   *service.MetricCounter
 	mUsers      *service.MetricCounter
 	mDuplicates *service.MetricCounter
-	mLatency    *service.MetricTimer
 }
 
 func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webhookInput, error) {
 	i := &webhookInput{
 		log:         mgr.Logger(),
-		mRequests:   mgr.Metrics().NewCounter("amplitude_cohort_webhook_requests", "status"),
 		mUsers:      mgr.Metrics().NewCounter("amplitude_cohort_webhook_users"),
 		mDuplicates: mgr.Metrics().NewCounter("amplitude_cohort_webhook_duplicates"),
-		mLatency:    mgr.Metrics().NewTimer("amplitude_cohort_webhook_request_latency_ns"),
 	}
-	address, err := conf.FieldString(fieldAddress)
+	sc, err := pushserver.ParseConfig(conf)
 	if err != nil {
 		return nil, err
-	}
-	if i.path, err = conf.FieldString(fieldPath); err != nil {
-		return nil, err
-	}
-	if i.path == "" || i.path[0] != '/' {
-		return nil, fmt.Errorf("%s: must start with /", fieldPath)
 	}
 	if i.authHeader, err = conf.FieldString(fieldAuthHeader); err != nil {
 		return nil, err
@@ -162,21 +138,8 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 	if err != nil {
 		return nil, err
 	}
-	if i.secrets, err = sharedsecret.New(literal, tokenFile, time.Now); err != nil {
-		switch {
-		case errors.Is(err, sharedsecret.ErrNone):
-			return nil, fmt.Errorf("one of %s and %s must be set: Amplitude's deliveries must be authenticated", fieldToken, fieldTokenFile)
-		case errors.Is(err, sharedsecret.ErrBoth):
-			return nil, fmt.Errorf("%s and %s are exclusive", fieldToken, fieldTokenFile)
-		}
-		return nil, fmt.Errorf("%s: %w", fieldTokenFile, err)
-	}
-	maxBody, err := conf.FieldInt(fieldMaxBodyBytes)
-	if err != nil {
+	if i.secrets, err = sharedsecret.Named(fieldToken, fieldTokenFile, "Amplitude's deliveries", literal, tokenFile, time.Now); err != nil {
 		return nil, err
-	}
-	if maxBody < 1 {
-		return nil, fmt.Errorf("%s: must be positive", fieldMaxBodyBytes)
 	}
 	if i.timeout, err = conf.FieldDuration(fieldTimeout); err != nil {
 		return nil, err
@@ -196,81 +159,37 @@ func newWebhookInput(conf *service.ParsedConfig, mgr *service.Resources) (*webho
 		return nil, fmt.Errorf("%s: %s must be positive and %s at least 1", fieldDedup, fieldDedupTTL, fieldDedupMax)
 	}
 	i.dedup = cohorts.NewDedup(ttl, maxIDs, time.Now)
-	maxConcurrent, err := conf.FieldInt(fieldMaxConcurrent)
-	if err != nil {
-		return nil, err
-	}
-	if maxConcurrent < 1 {
-		return nil, fmt.Errorf("%s: must be at least 1", fieldMaxConcurrent)
-	}
 	i.gate = &pushserver.Gate{
-		Path: i.path, What: "the delivery", Authorize: i.authorize,
-		Slots: make(chan struct{}, maxConcurrent), MaxBody: int64(maxBody), WriteMargin: writeTimeoutMargin,
+		Path: sc.Path, What: "the delivery", Authorize: i.authorize, MaxBody: sc.MaxBody, ReadTimeout: i.timeout,
+		Slots: make(chan struct{}, sc.MaxConcurrent), SlotBeforeBody: true,
 	}
-	certFile, err := conf.FieldString(fieldTLS, fieldTLSCertFile)
-	if err != nil {
-		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldTLS, fieldTLSKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, fmt.Errorf("%s: set both %s and %s, or neither", fieldTLS, fieldTLSCertFile, fieldTLSKeyFile)
-	}
-	i.server = pushserver.New(address, certFile, keyFile, http.HandlerFunc(i.handle))
+	i.Server = pushserver.New("amplitude_cohort_webhook", sc, mgr.Metrics(), i.serve)
 	return i, nil
 }
 
-// Connect starts listening; it is a no-op once listening.
-func (i *webhookInput) Connect(context.Context) error {
-	base, err := i.server.Start(func(format string, args ...any) {
-		i.log.Errorf("amplitude_cohort_webhook: "+format, args...)
-	})
-	if err != nil {
-		if errors.Is(err, service.ErrEndOfInput) {
-			return err
-		}
-		return fmt.Errorf("amplitude_cohort_webhook: %w", err)
-	}
-	if base != "" {
-		i.log.Infof("amplitude_cohort_webhook: listening on %s%s", base, i.path)
-	}
-	return nil
-}
-
-// ReadBatch returns the changes of the next delivery handed on.
-func (i *webhookInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	return i.server.ReadBatch(ctx)
-}
-
-// Close stops taking deliveries and lets those in progress finish until
-// ctx ends.
-func (i *webhookInput) Close(ctx context.Context) error { return i.server.Close(ctx) }
-
-func (i *webhookInput) handle(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	status := i.serve(w, r, start.Add(i.timeout))
-	i.mRequests.Incr(1, strconv.Itoa(status))
-	i.mLatency.Timing(time.Since(start).Nanoseconds())
-}
+// Connect starts listening; it is a no-op once listening. ReadBatch
+// returns the changes of the next delivery handed on; Close stops taking
+// deliveries and lets those in progress finish until its context ends
+// (pushserver.Server).
+func (i *webhookInput) Connect(context.Context) error { return i.Start(i.log) }
 
 // authorize checks the shared secret; a secret file that cannot be read
 // again keeps the secrets read before, and says why in the log.
 func (i *webhookInput) authorize(r *http.Request) (bool, string) {
 	ok, reloadErr := i.secrets.Accepts(sharedsecret.FromHeader(i.authHeader, r.Header.Get(i.authHeader)))
 	if reloadErr != nil {
-		i.log.Errorf("amplitude_cohort_webhook: %s: %v (the secrets read before stay accepted)", fieldTokenFile, reloadErr)
+		i.log.Errorf("amplitude_cohort_webhook: %v (the secrets read before stay accepted)", reloadErr)
 	}
 	return ok, "send the configured secret in the " + i.authHeader + " header"
 }
 
-func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline time.Time) int {
-	body, release, status := i.gate.Admit(w, r, deadline)
+func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, start time.Time) int {
+	body, hold, status := i.gate.Admit(w, r, start)
 	if status != 0 {
 		return status
 	}
-	defer release()
+	defer hold.Release()
+	deadline := start.Add(i.timeout)
 	d, err := cohorts.ParseDelivery(body)
 	if err != nil {
 		return pushserver.Reply(w, http.StatusBadRequest, "not a Cohort Webhooks delivery: "+err.Error())
@@ -298,13 +217,9 @@ func (i *webhookInput) serve(w http.ResponseWriter, r *http.Request, deadline ti
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	ack := func(err error) { i.dedup.Finish(d.MessageID, flight, err) }
-	if err := i.server.Submit(ctx, batch, ack); err != nil {
+	if err := i.Submit(ctx, batch, ack); err != nil {
 		i.dedup.Finish(d.MessageID, flight, err)
-		w.Header().Set("Retry-After", pushserver.RetryAfter)
-		if errors.Is(err, pushserver.ErrClosing) {
-			return pushserver.Reply(w, http.StatusServiceUnavailable, "the receiver is shutting down: retry later")
-		}
-		return pushserver.Reply(w, http.StatusServiceUnavailable, "the pipeline did not take the delivery in time: retry later")
+		return i.gate.Unsubmitted(w, err)
 	}
 	return i.await(w, flight, deadline, len(changes))
 }

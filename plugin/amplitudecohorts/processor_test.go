@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 func TestTheProcessorMapsChangesAsConfigured(t *testing.T) {
@@ -67,6 +69,6 @@ func TestProcessorConfigErrorsNameTheField(t *testing.T) {
 		"attribute: " + strings.Repeat("a", 256):    "attribute: must be 1 to 255 characters",
 		"anonymous_users: alias\nalias_label: \"\"": "alias_label: empty",
 	} {
-		expectConfigError(t, mappingSpec(), newMappingProcessor, conf, want)
+		testutil.ExpectConfigError(t, mappingSpec(), newMappingProcessor, conf, want)
 	}
 }

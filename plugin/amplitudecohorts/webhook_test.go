@@ -21,6 +21,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 const testToken = "webhook-secret-5c1e"
@@ -83,7 +84,7 @@ func startReceiver(t *testing.T, fields string, consume func(context.Context, se
 	}); err != nil {
 		t.Fatal(err)
 	}
-	runStream(t, sb)
+	testutil.RunStream(t, sb)
 	// Wait until it listens.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -201,6 +202,29 @@ func TestRequestsThatMustNotBeHandedOnAreRefused(t *testing.T) {
 	}
 }
 
+// A body that stalls gets 503 within timeout, which Amplitude retries, not
+// 400, which would take it for a bad delivery.
+func TestAStalledBodyGets503(t *testing.T) {
+	r := startReceiver(t, "timeout: 300ms", nil)
+	stalled, stall := io.Pipe()
+	defer stall.Close()
+	go func() { _, _ = io.WriteString(stall, `{"cohort_id":`) }() // then nothing more
+	req, err := http.NewRequest(http.MethodPost, r.url, stalled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(text), "the body did not arrive within 300ms") {
+		t.Fatalf("stalled body: %d %q (Retry-After %q), want 503", resp.StatusCode, text, resp.Header.Get("Retry-After"))
+	}
+}
+
 func TestASecretInAnotherHeaderOrInAFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "secrets")
@@ -215,7 +239,7 @@ func TestASecretInAnotherHeaderOrInAFile(t *testing.T) {
 	if err := sb.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	runStream(t, sb)
+	testutil.RunStream(t, sb)
 	r := &receiver{url: "http://" + addr + "/amplitude/cohorts", client: &http.Client{Timeout: 5 * time.Second}}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if conn, err := net.Dial("tcp", addr); err == nil {
@@ -339,48 +363,7 @@ func TestWebhookConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectConfigError(t, webhookSpec(), newWebhookInput, tt.yaml, tt.err)
+			testutil.ExpectConfigError(t, webhookSpec(), newWebhookInput, tt.yaml, tt.err)
 		})
 	}
-}
-
-// expectConfigError builds a component from yaml and checks the error
-// names what it must, and never shows the secret "s3cret".
-func expectConfigError[T any](t *testing.T, spec *service.ConfigSpec, build func(*service.ParsedConfig, *service.Resources) (T, error), yaml, want string) {
-	t.Helper()
-	conf, err := spec.ParseYAML(yaml, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = build(conf, service.MockResources())
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %v, want one containing %q", err, want)
-	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("the error shows the secret: %v", err)
-	}
-}
-
-// runStream builds and runs the stream; the function it returns, also run
-// at the test's end, stops it and waits for it (once).
-func runStream(t *testing.T, sb *service.StreamBuilder) (stop func()) {
-	t.Helper()
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.Run(context.Background())
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = stream.StopWithin(5 * time.Second)
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }

@@ -102,7 +102,7 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 				return fmt.Errorf("%w: %w", errShutdown, ctx.Err())
 			}
 			o.metrics.retries.Incr(int64(len(g)), "connection")
-			o.failingLog.note(o.now(), err.Error())
+			o.failingLog.Note(o.now(), err.Error())
 			work = append(work, g)
 			if err := sleep(ctx, transient.Next()); err != nil {
 				return err
@@ -150,7 +150,7 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 		case brazeapi.ConfigFault:
 			o.metrics.configFault.Set(1)
 			o.metrics.retries.Incr(int64(len(g)), answer.Kind.String())
-			o.faultLog.note(o.now(), answer.Describe())
+			o.faultLog.Note(o.now(), answer.Describe())
 			work = append(work, g)
 			if err := sleep(ctx, config.Next()); err != nil {
 				return err
@@ -168,7 +168,7 @@ func (d *delivery) send(ctx context.Context, group []int) error {
 			}
 		default: // Transient
 			o.metrics.retries.Incr(int64(len(g)), answer.Kind.String())
-			o.failingLog.note(o.now(), answer.Describe())
+			o.failingLog.Note(o.now(), answer.Describe())
 			work = append(work, g)
 			if err := sleep(ctx, transient.Next()); err != nil {
 				return err
@@ -217,7 +217,7 @@ func (o *output) post(ctx context.Context, body []byte, n int) (answer, error) {
 	defer func() { <-o.slots }()
 	key, keyErr := o.keys.Get()
 	if keyErr != nil {
-		o.keyFileLog.note(o.now(), fmt.Sprintf("%s: %v", fieldAPIKeyFile, keyErr))
+		o.keyFileLog.Note(o.now(), keyErr.Error())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/syncbuf"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 // The test_dead_letter output is the dead-letter end of the documented
@@ -107,27 +108,8 @@ func startPipeline(t *testing.T, instanceURL, fields string) *pipeline {
 	if err := sb.AddOutputYAML(string(out)); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(context.Background()) }()
 	d, _ := deadLetters.LoadOrStore(name, &deadLetter{reason: map[string]string{}})
-	p := &pipeline{produce: produce, dead: d.(*deadLetter), logs: logs}
-	var once sync.Once
-	p.stop = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := stream.Stop(ctx); err != nil {
-				t.Errorf("stopping the stream: %v", err)
-			}
-			<-done
-		})
-	}
-	t.Cleanup(p.stop)
-	return p
+	return &pipeline{produce: produce, dead: d.(*deadLetter), logs: logs, stop: testutil.RunStream(t, sb)}
 }
 
 // send writes the objects as one batch and returns the dead-letter reason

@@ -7,19 +7,18 @@ package brazetrack
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/backoff"
+	"github.com/connect-amplitude/connect-amplitude/internal/batcherr"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/httpclient"
+	"github.com/connect-amplitude/connect-amplitude/internal/intervallog"
 	"github.com/connect-amplitude/connect-amplitude/internal/limiter"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretkey"
 )
@@ -39,21 +38,7 @@ const (
 	fieldLogInterval    = "log_interval"
 )
 
-func init() {
-	service.MustRegisterBatchOutput("braze_users_track", outputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			o, err := newOutput(conf, mgr)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			// No batching here: a batcher merges transactions and reports
-			// one error per transaction, so a fallback would dead-letter
-			// objects Braze accepted. The output packs each batch into
-			// requests of up to 75 objects itself.
-			inFlight, err := conf.FieldMaxInFlight()
-			return o, service.BatchPolicy{}, inFlight, err
-		})
-}
+func init() { batcherr.RegisterOutput("braze_users_track", outputSpec(), newOutput) }
 
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
@@ -140,9 +125,9 @@ type output struct {
 
 	log        *service.Logger
 	metrics    *metrics
-	failingLog *everyInterval
-	faultLog   *everyInterval
-	keyFileLog *everyInterval
+	failingLog *intervallog.Log
+	faultLog   *intervallog.Log
+	keyFileLog *intervallog.Log
 
 	now func() time.Time
 }
@@ -153,19 +138,8 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.url, err = instanceURL(conf); err != nil {
 		return nil, err
 	}
-	literal, err := conf.FieldString(fieldAPIKey)
-	if err != nil {
+	if o.keys, err = secretkey.FromConfig(conf, fieldAPIKey, fieldAPIKeyFile, o.now); err != nil {
 		return nil, err
-	}
-	keyFile, err := conf.FieldString(fieldAPIKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if o.keys, err = secretkey.New(literal, keyFile, o.now); err != nil {
-		if errors.Is(err, secretkey.ErrNone) {
-			return nil, fmt.Errorf("one of %s and %s must be set", fieldAPIKey, fieldAPIKeyFile)
-		}
-		return nil, fmt.Errorf("%s: %w", fieldAPIKeyFile, err)
 	}
 	timeout, err := conf.FieldDuration(fieldTimeout)
 	if err != nil {
@@ -213,19 +187,14 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if err != nil {
 		return nil, err
 	}
-	shown := redacted(o.url)
-	o.failingLog = &everyInterval{interval: interval}
-	o.faultLog = &everyInterval{interval: interval}
-	o.keyFileLog = &everyInterval{interval: interval}
-	o.failingLog.log = func(n int64, last string) {
-		o.log.Warnf("Requests to Braze at %s failed %d times since the last report and are being retried: %s", shown, n, last)
-	}
-	o.faultLog.log = func(_ int64, last string) {
-		o.log.Errorf("Braze refuses the requests (%s): objects are held, not dropped, and retried; fix the API key (it needs users.track; api_key_file is re-read) or instance_url", last)
-	}
-	o.keyFileLog.log = func(_ int64, last string) {
-		o.log.Errorf("Cannot read the API key again (%s): the key read before stays in use", last)
-	}
+	shown := httpclient.Redacted(o.url)
+	o.failingLog = intervallog.New(interval, func(n int, causes string) {
+		o.log.Warnf("Requests to Braze at %s failed %d times since the last report and are being retried: %s", shown, n, causes)
+	})
+	o.faultLog = intervallog.New(interval, func(_ int, cause string) {
+		o.log.Errorf("Braze refuses the requests (%s): objects are held, not dropped, and retried; fix the API key (it needs users.track; api_key_file is re-read) or instance_url", cause)
+	})
+	o.keyFileLog = secretkey.ReloadLog(interval, o.log)
 	return o, nil
 }
 
@@ -236,40 +205,15 @@ func instanceURL(conf *service.ParsedConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an http(s) URL such as https://rest.iad-01.braze.com", fieldInstanceURL, raw)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = brazeapi.TrackPath
-	}
-	return u.String(), nil
-}
-
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return raw
+	return httpclient.ServiceURL(fieldInstanceURL, strings.TrimSpace(raw), "https://rest.iad-01.braze.com", brazeapi.TrackPath)
 }
 
 func newClient(timeout time.Duration, tlsConf *tls.Config, conns int) *http.Client {
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsConf,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	return &http.Client{
-		Transport: transport,
-		Timeout:   timeout,
-		// A redirect means a wrong instance URL: read as a configuration
-		// fault, never followed (a POST would turn into a GET).
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	c := httpclient.New(timeout, tlsConf, conns)
+	// A redirect means a wrong instance URL: read as a configuration fault,
+	// never followed (a POST would turn into a GET).
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // Connect has nothing to dial: a connection is made per request, and a
@@ -311,29 +255,4 @@ func newMetrics(m *service.Metrics) *metrics {
 		configFault: m.NewGauge("braze_config_fault"),
 		remaining:   m.NewGauge("braze_rate_limit_remaining"),
 	}
-}
-
-// everyInterval logs a recurring condition at most once per interval, with
-// how often it occurred since the last line and its latest cause, so a
-// failing Braze cannot flood the logs. The first occurrence is logged at
-// once.
-type everyInterval struct {
-	interval time.Duration
-	log      func(count int64, last string)
-
-	mu    sync.Mutex
-	at    time.Time
-	count int64
-}
-
-func (e *everyInterval) note(now time.Time, cause string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.count++
-	if !e.at.IsZero() && now.Sub(e.at) < e.interval {
-		return
-	}
-	e.at = now
-	e.log(e.count, cause)
-	e.count = 0
 }

@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
-
 	"github.com/connect-amplitude/connect-amplitude/emulator/braze"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile"
 	"github.com/connect-amplitude/connect-amplitude/internal/secretfile/secretfiletest"
+	"github.com/connect-amplitude/connect-amplitude/internal/testutil"
 )
 
 func startEmulator(t *testing.T, cfg braze.Config) *braze.Server {
@@ -325,17 +324,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf, err := outputSpec().ParseYAML(tt.yaml, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = newOutput(conf, service.MockResources())
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error %v, want one containing %q", err, tt.err)
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the key: %v", err)
-			}
+			testutil.ExpectConfigError(t, outputSpec(), newOutput, tt.yaml, tt.err)
 		})
 	}
 }
