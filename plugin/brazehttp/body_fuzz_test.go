@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/envelope"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
@@ -40,7 +40,7 @@ func FuzzBodyHandlingNeverPanics(f *testing.F) {
 		batch, err := messagesOf(body, defaultMaxEvents)
 		small, smallErr := messagesOf(body, smallLimit)
 		switch {
-		case errors.Is(err, currentsjson.ErrNotJSON), errors.Is(err, currentsjson.ErrTooDeep):
+		case errors.Is(err, envelope.ErrNotJSON), errors.Is(err, envelope.ErrTooDeep):
 			if json.Valid(body) {
 				t.Fatalf("valid JSON refused with %v", err)
 			}
@@ -51,7 +51,7 @@ func FuzzBodyHandlingNeverPanics(f *testing.F) {
 			switch {
 			case len(batch) <= smallLimit && (smallErr != nil || len(small) != len(batch)):
 				t.Fatalf("%d events; with a limit of %d: %d events, %v", len(batch), smallLimit, len(small), smallErr)
-			case len(batch) > smallLimit && !errors.Is(smallErr, currentsjson.ErrTooManyEvents):
+			case len(batch) > smallLimit && !errors.Is(smallErr, envelope.ErrTooManyEvents):
 				t.Fatalf("%d events; with a limit of %d: %v, want too many", len(batch), smallLimit, smallErr)
 			}
 		}

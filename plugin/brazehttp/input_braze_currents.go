@@ -18,8 +18,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/envelope"
 	"github.com/connect-amplitude/connect-amplitude/internal/pushserver"
-	"github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
 )
 
 const (
@@ -211,7 +211,7 @@ func (i *input) serve(w http.ResponseWriter, r *http.Request, start time.Time) i
 
 	batch, err := messagesOf(body, i.maxEvents)
 	switch {
-	case errors.Is(err, currentsjson.ErrTooManyEvents):
+	case errors.Is(err, envelope.ErrTooManyEvents):
 		return pushserver.Reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body holds more than %d events: split the batch", i.maxEvents))
 	case err != nil:
 		return pushserver.Reply(w, http.StatusBadRequest, err.Error())
@@ -246,16 +246,16 @@ func (i *input) serve(w http.ResponseWriter, r *http.Request, start time.Time) i
 }
 
 // messagesOf makes a body's events one message each, flagging with the
-// reason those that are not events; see currentsjson.SplitEnvelope.
+// reason those that are not events; see envelope.Split.
 func messagesOf(body []byte, maxEvents int) (service.MessageBatch, error) {
-	events, err := currentsjson.SplitEnvelope(body, maxEvents)
+	events, err := envelope.Split(body, maxEvents)
 	if err != nil {
 		return nil, err
 	}
 	batch := make(service.MessageBatch, len(events))
 	for k, ev := range events {
 		batch[k] = service.NewMessage(ev)
-		if err := currentsjson.NotAnEvent(k, ev); err != nil {
+		if err := envelope.NotAnEvent(k, ev); err != nil {
 			batch[k].SetError(err)
 		}
 	}

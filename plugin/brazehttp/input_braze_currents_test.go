@@ -29,7 +29,7 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/currentsjson"
+	"github.com/connect-amplitude/connect-amplitude/internal/envelope"
 )
 
 const testToken = "test-token-7f3a"
@@ -168,12 +168,12 @@ func TestRequestsThatNeverReachThePipeline(t *testing.T) {
 		{name: "another scheme", auth: "Basic " + testToken, body: twoEvents, status: 401, text: "unauthorized"},
 		{name: "a body over max_body_bytes", auth: bearer, body: `{"events":[` + strings.Repeat(`{"id":"x"},`, 3000) + `{"id":"y"}]}`, status: 413, text: "body larger than 30000 bytes: split the batch"},
 		{name: "a body over max_events", auth: bearer, body: `{"events":[{},{},{},{},{},{}]}`, status: 413, text: "body holds more than 5 events: split the batch"},
-		{name: "malformed JSON", auth: bearer, body: `{"events":[{"id":"x"}`, status: 400, text: currentsjson.ErrNotJSON.Error()},
-		{name: "an empty body", auth: bearer, body: ``, status: 400, text: currentsjson.ErrNotJSON.Error()},
+		{name: "malformed JSON", auth: bearer, body: `{"events":[{"id":"x"}`, status: 400, text: envelope.ErrNotJSON.Error()},
+		{name: "an empty body", auth: bearer, body: ``, status: 400, text: envelope.ErrNotJSON.Error()},
 		{name: "nesting deeper than the reader's limit", auth: bearer, body: `{"events":[` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `]}`, status: 400, text: "body nests arrays and objects deeper than 10000 levels"},
 		{name: "the events key twice", auth: bearer, body: `{"events":[{"id":"a"}],"events":[{"id":"b"}]}`, status: 400, text: `body has the "events" key more than once`},
-		{name: "a bare array of events", auth: bearer, body: `[{"id":"x"}]`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
-		{name: "events that are not a list", auth: bearer, body: `{"events":{"id":"x"}}`, status: 400, text: currentsjson.ErrNotEnvelope.Error()},
+		{name: "a bare array of events", auth: bearer, body: `[{"id":"x"}]`, status: 400, text: envelope.ErrNotEnvelope.Error()},
+		{name: "events that are not a list", auth: bearer, body: `{"events":{"id":"x"}}`, status: 400, text: envelope.ErrNotEnvelope.Error()},
 		{name: "an empty envelope, as Braze's credential test sends", auth: bearer, body: `{"events":[]}`, status: 200, text: `{"events":0}`},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,10 @@
+// Package currentsjson is the currents_jsonl scanner: files of JSON lines
+// holding single Braze Currents events or Custom HTTP connector bodies.
 package currentsjson
 
 import (
+	"github.com/connect-amplitude/connect-amplitude/internal/envelope"
+
 	"bufio"
 	"context"
 	"errors"
@@ -118,9 +122,9 @@ func (s *jsonlScanner) NextBatch(context.Context) (service.MessageBatch, error) 
 			continue
 		}
 		line := s.copy(raw)
-		if IsEnvelope(line) {
+		if envelope.Is(line) {
 			// No limit on the events of a line: max_line_length bounds it.
-			if events, err := SplitEnvelope(line, math.MaxInt); err == nil {
+			if events, err := envelope.Split(line, math.MaxInt); err == nil {
 				s.pending = events
 				continue
 			}

@@ -1,4 +1,4 @@
-package currentsjson
+package envelope
 
 import (
 	"errors"
@@ -42,7 +42,7 @@ func TestSplitEnvelope(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := SplitEnvelope([]byte(c.body), maxEvents)
+			got, err := Split([]byte(c.body), maxEvents)
 			if !errors.Is(err, c.err) {
 				t.Fatalf("error %v, want %v", err, c.err)
 			}
@@ -62,7 +62,7 @@ func TestSplitEnvelope(t *testing.T) {
 }
 
 func TestSplitEventsCannotOverwriteEachOther(t *testing.T) {
-	events, err := SplitEnvelope([]byte(`{"events":[{"id":"a"},{"id":"b"}]}`), maxEvents)
+	events, err := Split([]byte(`{"events":[{"id":"a"},{"id":"b"}]}`), maxEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestSplitEventsCannotOverwriteEachOther(t *testing.T) {
 }
 
 func TestNotAnEventNamesTheElementAndWhatItIs(t *testing.T) {
-	events, err := SplitEnvelope([]byte(`{"events":[{"id":"a"}, null ,1,-2.5,"x",[],true,false]}`), 10)
+	events, err := Split([]byte(`{"events":[{"id":"a"}, null ,1,-2.5,"x",[],true,false]}`), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +103,8 @@ func TestIsEnvelope(t *testing.T) {
 		strings.Repeat(" ", 10) + `{}`: false,
 	}
 	for line, want := range cases {
-		if got := IsEnvelope([]byte(line)); got != want {
-			t.Errorf("IsEnvelope(%q) = %v, want %v", line, got, want)
+		if got := Is([]byte(line)); got != want {
+			t.Errorf("Is(%q) = %v, want %v", line, got, want)
 		}
 	}
 }

@@ -1,8 +1,7 @@
-// Package currentsjson reads Braze Currents events in JSON as Braze writes
-// them: the Custom HTTP connector's bodies, {"events":[...]}, and files of
-// JSON lines holding single events or such bodies (the currents_jsonl
-// scanner).
-package currentsjson
+// Package envelope splits the bodies of Braze's Custom HTTP connector,
+// {"events":[...]}, into their events without parsing them, for the
+// braze_currents input and the currents_jsonl scanner.
+package envelope
 
 import (
 	"bytes"
@@ -22,11 +21,11 @@ var (
 	ErrDuplicateEvent = errors.New(`body has the "events" key more than once: which list is meant is ambiguous`)
 )
 
-// ErrTooManyEvents is SplitEnvelope's error for a body holding more events
+// ErrTooManyEvents is Split's error for a body holding more events
 // than its caller takes.
 var ErrTooManyEvents = errors.New("body holds too many events")
 
-// SplitEnvelope returns the events of a body {"events":[ev, ...]} as slices
+// Split returns the events of a body {"events":[ev, ...]} as slices
 // of body, which the caller must therefore not change afterwards. Each slice
 // starts at its element's first byte. The events themselves are not checked
 // (NotAnEvent tells those that are not objects): one that cannot be mapped
@@ -37,7 +36,7 @@ var ErrTooManyEvents = errors.New("body holds too many events")
 // Past maxEvents events it stops and returns ErrTooManyEvents, so a small
 // body of tiny events never costs more than maxEvents slices; the rest of
 // the body is then not read.
-func SplitEnvelope(body []byte, maxEvents int) ([][]byte, error) {
+func Split(body []byte, maxEvents int) ([][]byte, error) {
 	sc := jsonscan.New(unsafe.String(unsafe.SliceData(body), len(body)))
 	if sc.Peek() != '{' {
 		sc.Value() // validated only, to tell "not JSON" from "not an envelope"
@@ -89,13 +88,13 @@ func scanError(sc *jsonscan.Scanner) error {
 	return ErrNotJSON
 }
 
-// NotAnEvent returns why element k of a body's events, as SplitEnvelope
+// NotAnEvent returns why element k of a body's events, as Split
 // returns it, is not a Currents event, or nil when it is a JSON object: what
 // an object holds is the mapping's to check. A dead letter can then say
 // where the element was, even when it holds nothing, as null does.
 func NotAnEvent(k int, element []byte) error {
 	var kind string
-	switch element[0] { // SplitEnvelope's elements are valid JSON: never empty
+	switch element[0] { // Split's elements are valid JSON: never empty
 	case '{':
 		return nil
 	case 'n':
@@ -112,10 +111,10 @@ func NotAnEvent(k int, element []byte) error {
 	return fmt.Errorf("events[%d]: %s is not a Currents event, which is a JSON object", k, kind)
 }
 
-// IsEnvelope reports whether a JSON line looks like a body rather than a
+// Is reports whether a JSON line looks like a body rather than a
 // single event, from its first key alone: Braze's bodies start with
 // "events", a key no Currents event has. It reads a few bytes, not the line.
-func IsEnvelope(line []byte) bool {
+func Is(line []byte) bool {
 	line = bytes.TrimLeft(line, " \t\r\n")
 	if len(line) == 0 || line[0] != '{' {
 		return false
