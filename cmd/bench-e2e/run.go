@@ -340,7 +340,8 @@ func fetchProfile(ctx context.Context, addr, path string, after, length time.Dur
 var reasonRE = regexp.MustCompile(`^amplitude: ([a-z_]+): `)
 
 // countDeadLetters counts the lines of the dead-letter file, by the reason in
-// their "error" (or "reason") field. No file means nothing failed.
+// their "reason" field ("error" in configs before the shape was one). No
+// file means nothing failed.
 func countDeadLetters(path string) (int, map[string]int, error) {
 	reasons := map[string]int{}
 	f, err := os.Open(path)
@@ -356,8 +357,8 @@ func countDeadLetters(path string) (int, map[string]int, error) {
 	lines.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for lines.Scan() {
 		var rec struct {
-			Error  string `json:"error"`
-			Reason string `json:"reason"` // config/kafka-send.yaml's name for it
+			Error  string `json:"error"` // older configs' name for it, for old binaries' runs
+			Reason string `json:"reason"`
 		}
 		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
 			return 0, nil, fmt.Errorf("%s: line %d: %w", path, n+1, err)
