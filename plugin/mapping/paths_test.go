@@ -239,7 +239,7 @@ func variants(t testing.TB, data []byte) [][]byte {
 		bytes.Replace(data, []byte(`"external_user_id" : "`), []byte(`"external_user_id" : "\u0041\"`), 1),
 		edit(func(ev map[string]any) { ev["time"] = 0 }),
 		edit(func(ev map[string]any) { delete(ev, "id") }),
-		edit(func(ev map[string]any) { ev["time"] = "2033802504" }),
+		edit(func(ev map[string]any) { ev["time"] = "1709251200" }),
 		edit(func(ev map[string]any) { ev["time"] = 1.5e9 }),
 		edit(func(ev map[string]any) { ev["event_type"] = "users_campaigns_abort" }),
 		edit(func(ev map[string]any) { props(ev)["time_ms"] = 1700000000123 }),
