@@ -28,13 +28,13 @@ var placeholder = []byte(`"0000000000000000-`)
 
 const benchEvent = `{"user_id":"0000000000000000-user-%06d","device_id":"0000000000000000-device-%06d",` +
 	`"event_type":"[Appboy] Email Opened","insert_id":"0000000000000000-%04d","time":1735786800000,` +
-	`"library":"Braze","event_properties":{"app_group_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
-	`"browser":"Chrome Mobile iOS","campaign_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","campaign_name":"Spring promotion",` +
-	`"canvas_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","canvas_name":"Onboarding","canvas_step_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
-	`"canvas_step_name":"Welcome email","canvas_variation_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","canvas_variation_name":"Variant A",` +
-	`"device_class":"mobile","device_model":"iPhone 15","device_os":"iOS","dispatch_id":"639a35d192b0df004d06514c",` +
+	`"library":"Braze","event_properties":{"app_group_id":"513bb445-8dc5-409d-a223-ab9c3148fecb",` +
+	`"browser":"Chrome Mobile iOS","campaign_id":"d57f44cb-772a-4f5e-9b6b-7763fed755fc","campaign_name":"Spring promotion",` +
+	`"canvas_id":"00ceecfb-16de-4be4-b031-8b436440eed3","canvas_name":"Onboarding","canvas_step_id":"8a8cceb9-5044-4ebf-9f9e-8bd968579222",` +
+	`"canvas_step_name":"Welcome email","canvas_variation_id":"42c3c8ae-d840-4988-b715-e1c7c3d8aca2","canvas_variation_name":"Variant A",` +
+	`"device_class":"mobile","device_model":"iPhone 15","device_os":"iOS","dispatch_id":"675f4e86bcdd3fb940751571",` +
 	`"email_address":"someone@example.com","esp":"SendGrid","from_domain":"braze.com","ip_pool":"pool-1","is_amp":true,` +
-	`"machine_open":"true","mailbox_provider":"Gmail","message_variation_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479",` +
+	`"machine_open":"true","mailbox_provider":"Gmail","message_variation_id":"ddd927b7-253d-4666-a5d8-eb7c1228a807",` +
 	`"message_variation_name":"Variant A","send_id":"send-0001",` +
 	`"user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"}}`
 

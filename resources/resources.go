@@ -9,8 +9,9 @@ import _ "embed"
 //go:embed braze-amplitude-events.json
 var EventTable []byte
 
-// CurrentsSamples holds one Currents event per line, one per event type: the
-// Custom HTTP examples of Braze's public currents-examples repository. The
+// CurrentsSamples holds one Currents event per line, one per event type, as
+// Braze's Custom HTTP connector sends it: written by this project, with the
+// fields Braze documents for each event type; the values are made up. The
 // generator of demo and benchmark events starts from these shapes.
 //
 //go:embed currents-samples.jsonl

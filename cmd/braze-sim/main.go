@@ -60,7 +60,7 @@ still refused is counted as rejected, as Braze drops it.
 
 The token comes from $%s or -token-file (never from the command line,
 which other users can see). The events are generated as currents-gen does,
-from Braze's Custom HTTP examples compiled in, with fresh ids, users and times
+from the Custom HTTP sample events compiled in, with fresh ids, users and times
 (-n and the flags currents-gen shares: -seed, -users, -anonymous, ...; the
 event types without any user id are sent too, as Braze does), or read as JSON
 lines with -in: your own events, or currents-gen's output.

@@ -256,7 +256,7 @@ func TestBlocklistedMatchesAmplitudesListInAnyCase(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"user-1", "nulll", "0-device", "00000000-0000-0000-0000-000000000001",
-		"f47ac10b-58cc-4372-a567-0e02b2c3d479", "ñull", "NIL ", "anonymous-1"} {
+		"3f6c2a9e-7b41-4d58-9c0e-2a81d4f7b6e3", "ñull", "NIL ", "anonymous-1"} {
 		if Blocklisted(id) {
 			t.Errorf("%q is blocklisted", id)
 		}

@@ -11,8 +11,10 @@ import (
 )
 
 // benchEvents are Amplitude events as the mapping writes them, one per line
-// of testdata/events.jsonl: its outputs for Braze's 92 Custom HTTP samples,
-// compact, with ids spread over many devices as in real traffic.
+// of testdata/events.jsonl: its golden outputs for the 92 sample events with
+// user ids (plugin/mapping/testdata/golden, in file-name order), compact,
+// with device ids spread over many devices (device-100000, device-100001,
+// ...) as in real traffic.
 func benchEvents(b *testing.B) [][]byte {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "events.jsonl"))

@@ -1,7 +1,7 @@
 // Package currentsgen generates realistic Braze Currents events for demos,
-// soak tests, benchmarks and the Braze connector simulator: the event types
-// of Braze's samples (compiled in), unique ids, many users spread evenly and
-// a few hot devices. Users are drawn uniformly, not with a long tail: a
+// soak tests, benchmarks and the Braze connector simulator: every event type
+// of the samples compiled in (resources), unique ids, many users spread evenly
+// and a few hot devices. Users are drawn uniformly, not with a long tail: a
 // benchmark replays hours of traffic in seconds, and a tail's heaviest users
 // would all turn hot; the hot devices are the explicit, measured exception.
 package currentsgen

@@ -1,13 +1,13 @@
-// Package samples gives tests Braze's Currents sample events.
+// Package samples gives tests Currents sample events.
 //
-// The Custom HTTP example events, one per event type, live in this
-// repository (resources/currents-samples.jsonl, compacted copies of the
-// examples in Braze's public currents-examples repository), so tests that
-// need them always run. Braze's full sample set (Avro files, schemas,
-// decoded views) is not in the repository: tests that compare against it
-// look for it beside the checkout, in ../shared/braze-currents-examples, or
-// where CURRENTS_EXAMPLES points, and are skipped with a message naming the
-// place when it is absent (`make test` prints one line saying so).
+// The Custom HTTP sample events, one per event type, live in this repository
+// (resources/currents-samples.jsonl: written by this project, with the fields
+// Braze documents for each event type; the values are made up), so tests that
+// need them always run. Braze's full sample set (Avro files, schemas, decoded
+// views) is not in the repository: tests that compare against it look for it
+// beside the checkout, in ../shared/braze-currents-examples, or where
+// CURRENTS_EXAMPLES points, and are skipped with a message naming the place
+// when it is absent (`make test` prints one line saying so).
 package samples
 
 import (
@@ -67,7 +67,7 @@ type Sample struct {
 	Data []byte // the event as compact JSON
 }
 
-// CustomHTTP returns every Custom HTTP example event kept in this
+// CustomHTTP returns every Custom HTTP sample event kept in this
 // repository, sorted by event type.
 func CustomHTTP(t testing.TB) []Sample {
 	t.Helper()

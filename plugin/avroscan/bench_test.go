@@ -61,7 +61,7 @@ func writeEmailOpens(b testing.TB, w io.Writer, n int) {
 		b.Fatal(err)
 	}
 	for i := range n {
-		sample["id"] = fmt.Sprintf("f47ac10b-58cc-4372-a567-%012d", i)
+		sample["id"] = fmt.Sprintf("6b1f0c2e-9d47-4a3b-8e15-%012d", i)
 		sample["time"] = 1700000000 + i
 		sample["external_user_id"] = fmt.Sprintf("user-%06d", i%50_000)
 		if err := enc.Encode(sample); err != nil {

@@ -367,7 +367,7 @@ func TestPropertiesHaveTheRoleTheirNameGives(t *testing.T) {
 
 func TestTimesParseAsStrconvDoes(t *testing.T) {
 	for _, num := range []string{
-		"0", "7", "2033802504", "000123", "999999999999999999", "1000000000000000000",
+		"0", "7", "1709251200", "000123", "999999999999999999", "1000000000000000000",
 		"9223372036854775807", "9223372036854775808", "-5", "+5", "", "1.5", "1e3", "12a", "１２",
 	} {
 		got, gotErr := parseInt(num)

@@ -236,10 +236,10 @@ func variants(t testing.TB, data []byte) [][]byte {
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = 12345 }),
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = "ab" }),
 		edit(func(ev map[string]any) { user(ev)["external_user_id"] = "null" }),
-		bytes.Replace(data, []byte(`"external_user_id" : "`), []byte(`"external_user_id" : "\u0041\"`), 1),
+		bytes.Replace(compact, []byte(`"external_user_id":"`), []byte(`"external_user_id":"\u0041\"`), 1),
 		edit(func(ev map[string]any) { ev["time"] = 0 }),
 		edit(func(ev map[string]any) { delete(ev, "id") }),
-		edit(func(ev map[string]any) { ev["time"] = "2033802504" }),
+		edit(func(ev map[string]any) { ev["time"] = "1709251200" }),
 		edit(func(ev map[string]any) { ev["time"] = 1.5e9 }),
 		edit(func(ev map[string]any) { ev["event_type"] = "users_campaigns_abort" }),
 		edit(func(ev map[string]any) { props(ev)["time_ms"] = 1700000000123 }),
@@ -251,7 +251,7 @@ func variants(t testing.TB, data []byte) [][]byte {
 		edit(func(ev map[string]any) { props(ev)["ad_id_type"] = "google_ad_id" }),
 		edit(func(ev map[string]any) { ev["properties"] = []any{1} }),
 		bytes.Replace(data, []byte(`"properties"`), []byte(`"properties" : {"dup": 1}, "properties"`), 1),
-		bytes.Replace(data, []byte(`"time" :`), []byte(`"t\u0069me" :`), 1),
+		bytes.Replace(compact, []byte(`"time":`), []byte(`"t\u0069me":`), 1),
 	}
 }
 
