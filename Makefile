@@ -41,7 +41,7 @@ demo: build
 # encoding/json, and the receiver's body handling (FUZZTIME=10m for longer).
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test ./plugin/mapping/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/currentsmap/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonscan/ -run '^$$' -fuzz FuzzScannerAcceptsWhatEncodingJSONAccepts -fuzztime $(FUZZTIME)
 	$(GO) test ./plugin/brazehttp/ -run '^$$' -fuzz FuzzBodyHandlingNeverPanics -fuzztime $(FUZZTIME)
 

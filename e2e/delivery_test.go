@@ -12,7 +12,7 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 )
 
 // Devices the emulator answers as silenced: their events come back from
@@ -48,7 +48,7 @@ const (
 
 func expectedFates(t *testing.T, events [][]byte) map[string]fate {
 	t.Helper()
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func expectedFates(t *testing.T, events [][]byte) map[string]fate {
 		id := gjson.GetBytes(ev, "id").String()
 		_, err := m.MapRaw(nil, ev)
 		switch {
-		case errors.Is(err, mapping.ErrExcluded):
+		case errors.Is(err, currentsmap.ErrExcluded):
 			fates[id] = excluded
 		case err != nil:
 			fates[id] = mappingFailed

@@ -26,8 +26,8 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/brazesim"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/impl/kafka/kafkatest"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // These tests run the binary's Kafka configs against a Kafka cluster in this
@@ -86,7 +86,7 @@ func mappedWorkload(t *testing.T, n, users, hot int, hotShare float64) []mappedE
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

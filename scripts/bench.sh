@@ -128,7 +128,7 @@ fi
 if [ "$count" -gt 0 ]; then
 	echo "bench: Go benchmarks of each stage (-count $count)"
 	{
-		$GO test -run '^$' -bench . -benchmem -count "$count" -benchtime 500ms ./plugin/mapping/ ./internal/ampapi/ &&
+		$GO test -run '^$' -bench . -benchmem -count "$count" -benchtime 500ms ./internal/currentsmap/ ./plugin/mapping/ ./internal/ampapi/ &&
 			$GO test -run '^$' -bench 'MapRecord' -benchmem -count "$count" -benchtime 500ms ./plugin/avroscan/ &&
 			$GO test -run '^$' -bench 'Reserve|Stats' -benchmem -count "$count" -benchtime 500ms ./internal/limiter/ &&
 			$GO test -run '^$' -bench 'Memory' -benchmem -count 1 ./internal/limiter/

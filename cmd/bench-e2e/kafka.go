@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 )
 
 // The Kafka case measures the send stage (config/kafka-send.yaml): the
@@ -53,7 +53,7 @@ func loadKafka(ctx context.Context, input string) (*kafkaSource, error) {
 }
 
 func (k *kafkaSource) load(ctx context.Context, input string) error {
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		return err
 	}

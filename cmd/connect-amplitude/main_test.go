@@ -17,8 +17,8 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // binary is the connect-amplitude command, built once for all the tests.
@@ -248,7 +248,7 @@ func TestRunSendsEveryMappedEventToAmplitude(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	mapper, err := mapping.New(mapping.DefaultOptions())
+	mapper, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

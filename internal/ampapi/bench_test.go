@@ -12,7 +12,7 @@ import (
 
 // benchEvents are Amplitude events as the mapping writes them, one per line
 // of testdata/events.jsonl: its golden outputs for the 92 sample events with
-// user ids (plugin/mapping/testdata/golden, in file-name order), compact,
+// user ids (internal/currentsmap/testdata/golden, in file-name order), compact,
 // with device ids spread over many devices (device-100000, device-100001,
 // ...) as in real traffic.
 func benchEvents(b *testing.B) [][]byte {

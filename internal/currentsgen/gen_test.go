@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 )
 
 func TestGeneratedEventsAreUniqueAndMap(t *testing.T) {
@@ -20,7 +20,7 @@ func TestGeneratedEventsAreUniqueAndMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestGeneratedEventsAreUniqueAndMap(t *testing.T) {
 		if parsed.User.Device == "" {
 			t.Fatalf("event without device: %s", ev)
 		}
-		if _, err := m.MapRaw(nil, ev); err == mapping.ErrExcluded {
+		if _, err := m.MapRaw(nil, ev); err == currentsmap.ErrExcluded {
 			excluded++
 		} else if err != nil {
 			t.Fatalf("generated event does not map: %v\n%s", err, ev)
@@ -159,7 +159,7 @@ func TestTheSeedRepeatsTheEvents(t *testing.T) {
 // Braze sends event types without any user id; the mapping cannot send
 // them to Amplitude, so the dead-letter path needs them in its traffic.
 func TestUserlessAddsTheEventTypesWithoutUserIDs(t *testing.T) {
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestUserlessAddsTheEventTypesWithoutUserIDs(t *testing.T) {
 				continue
 			}
 			without++
-			if _, err := m.MapRaw(nil, raw); err == nil || errors.Is(err, mapping.ErrExcluded) {
+			if _, err := m.MapRaw(nil, raw); err == nil || errors.Is(err, currentsmap.ErrExcluded) {
 				t.Fatalf("an event without user ids maps (error %v): %s", err, raw)
 			}
 		}

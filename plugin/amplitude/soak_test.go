@@ -12,7 +12,7 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 )
 
 // soakEvents is the soak test's size: small in `go test`, SOAK_EVENTS=100000
@@ -48,7 +48,7 @@ func TestSoakLosesAndDuplicatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mapper, err := mapping.New(mapping.DefaultOptions())
+	mapper, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestSoakLosesAndDuplicatesNothing(t *testing.T) {
 		currents = append(currents, ev)
 		out, err := mapper.MapRaw(nil, ev)
 		switch {
-		case errors.Is(err, mapping.ErrExcluded):
+		case errors.Is(err, currentsmap.ErrExcluded):
 		case err != nil:
 			t.Fatal(err)
 		default:

@@ -18,8 +18,8 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 const (
@@ -128,7 +128,7 @@ func BenchmarkScannerEmailOpen(b *testing.B) {
 // BenchmarkScannerAndMappingEmailOpen adds the mapping of each record to an
 // Amplitude event, as content().currents_to_amplitude() does it.
 func BenchmarkScannerAndMappingEmailOpen(b *testing.B) {
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func BenchmarkMapRecord(b *testing.B) {
 	cfg := currentsgen.DefaultConfig()
 	cfg.AnonymousShare, cfg.HotDevices = 0, 0
 	records := generatedRecords(b, cfg, 4096)
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"unsafe"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // errJSONRoute says a record must be mapped from its Currents JSON: its
@@ -22,7 +22,7 @@ var errJSONRoute = errors.New("map from the event's JSON")
 // than writing the whole event and reading it again. Decoding errors are
 // left in r.err; propsErr is as for appendEvent; err is the mapping's, or
 // errJSONRoute.
-func (n *normaliser) mapEvent(m *mapping.Mapper, dst []byte, r *decoder, written *ampapi.Fields) (out []byte, propsErr, err error) {
+func (n *normaliser) mapEvent(m *currentsmap.Mapper, dst []byte, r *decoder, written *ampapi.Fields) (out []byte, propsErr, err error) {
 	d := &n.decoded
 	m.Begin(d, dst, n.eventType)
 	if n.plainFor != m {

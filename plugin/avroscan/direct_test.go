@@ -14,20 +14,20 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/currentsgen"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // mappingOptions are option sets that exercise every rule of the mapping.
-func mappingOptions(t testing.TB) map[string]*mapping.Mapper {
+func mappingOptions(t testing.TB) map[string]*currentsmap.Mapper {
 	t.Helper()
-	all := mapping.DefaultOptions()
-	all.Anonymous, all.DeviceFields, all.Revenue, all.PII = true, true, true, mapping.PIIHash
-	currents := mapping.DefaultOptions()
-	currents.Profile, currents.PII, currents.Exclude = mapping.ProfileCurrents, mapping.PIIDrop, []string{"users.messages.sms.*"}
-	out := map[string]*mapping.Mapper{}
-	for name, opts := range map[string]mapping.Options{"default": mapping.DefaultOptions(), "every option": all, "currents profile": currents} {
-		m, err := mapping.New(opts)
+	all := currentsmap.DefaultOptions()
+	all.Anonymous, all.DeviceFields, all.Revenue, all.PII = true, true, true, currentsmap.PIIHash
+	currents := currentsmap.DefaultOptions()
+	currents.Profile, currents.PII, currents.Exclude = currentsmap.ProfileCurrents, currentsmap.PIIDrop, []string{"users.messages.sms.*"}
+	out := map[string]*currentsmap.Mapper{}
+	for name, opts := range map[string]currentsmap.Options{"default": currentsmap.DefaultOptions(), "every option": all, "currents profile": currents} {
+		m, err := currentsmap.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func mappingOptions(t testing.TB) map[string]*mapping.Mapper {
 // through MapRaw, and the record straight (mapEvent). Output, errors and
 // the properties error must be the same; the fields handed to the output
 // must be those it would read from the event.
-func checkBothRoutes(t *testing.T, m *mapping.Mapper, n *normaliser, record []byte, what string) (mapped bool) {
+func checkBothRoutes(t *testing.T, m *currentsmap.Mapper, n *normaliser, record []byte, what string) (mapped bool) {
 	t.Helper()
 	var r decoder
 	r.reset(record)
@@ -60,7 +60,7 @@ func checkBothRoutes(t *testing.T, m *mapping.Mapper, n *normaliser, record []by
 		t.Errorf("%s: properties error %v, the JSON route's %v", what, propsErr, jsonPropsErr)
 	}
 	if errors.Is(err, errJSONRoute) {
-		if wantErr == nil || errors.Is(wantErr, mapping.ErrExcluded) {
+		if wantErr == nil || errors.Is(wantErr, currentsmap.ErrExcluded) {
 			t.Errorf("%s: sent to the JSON route, which maps it without an error (%v)", what, wantErr)
 		}
 		return false
@@ -242,7 +242,7 @@ func TestMappingScannerEmitsWhatTheProcessorWould(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	plain := scan(t, newCreator(t, `{}`), "a.avro", data).messages()
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

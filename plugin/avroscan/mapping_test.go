@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/resources"
 )
 
@@ -22,7 +22,7 @@ import (
 // events (different ids, times and devices), so for them only the shape of
 // the Amplitude event is compared.
 func TestScannerEventsMapLikeTheirCustomHTTPCounterparts(t *testing.T) {
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +107,9 @@ func compareMapped(t *testing.T, prefix string, fromAvro, fromHTTP map[string]an
 // user_id its external_user_id, device_id its device_id. A record with
 // neither id must fail with the reason naming the event.
 func TestMappedSampleEventsKeepTheIdentityOfTheirDecodedViews(t *testing.T) {
-	opts := mapping.DefaultOptions()
+	opts := currentsmap.DefaultOptions()
 	opts.Anonymous = true
-	m, err := mapping.New(opts)
+	m, err := currentsmap.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestAnEventTypeBrazeAddsLaterIsReadAndMapped(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	raw, _ := res.messages()[0].AsBytes()
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

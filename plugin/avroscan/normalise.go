@@ -13,8 +13,8 @@ import (
 
 	"github.com/hamba/avro/v2"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // Braze's storage export writes each event as one flat record; its Custom HTTP
@@ -82,9 +82,9 @@ type normaliser struct {
 	// For mapEvent: the event type as a JSON value, the mapping's state
 	// and the members' texts.
 	eventType jsonscan.Value
-	decoded   mapping.Decoded
+	decoded   currentsmap.Decoded
 	vals      []byte
-	plainFor  *mapping.Mapper // the mapper the columns' plain flags are for
+	plainFor  *currentsmap.Mapper // the mapper the columns' plain flags are for
 }
 
 func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/backfill"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 const (
@@ -73,7 +73,7 @@ This scanner adds the following metadata to each message, besides the input's ow
 			}).
 				Description("What each message holds.").
 				Default(emitCurrents),
-			service.NewObjectField(caFieldMap, mapping.OptionFields()...).
+			service.NewObjectField(caFieldMap, currentsmap.OptionFields()...).
 				Description("The options of the mapping, as the `currents_to_amplitude` processor's, when `"+caFieldEmit+"` is `"+emitAmplitude+"`."),
 		).
 		Example("A downloaded copy of the bucket", "Read every event file of an archive and map it for Amplitude; events the mapping leaves out are dropped. In a Redpanda Connect build that includes this plugin, `aws_s3` (with `bucket` and `prefix`), `gcp_cloud_storage` or `azure_blob_storage` take the same `scanner` in place of `file`.", `
@@ -104,11 +104,11 @@ func currentsAvroScannerFromParsed(conf *service.ParsedConfig) (*currentsAvroSca
 		return nil, err
 	}
 	if emit == emitAmplitude {
-		opts, err := mapping.OptionsFromParsed(conf.Namespace(caFieldMap))
+		opts, err := currentsmap.OptionsFromParsed(conf.Namespace(caFieldMap))
 		if err != nil {
 			return nil, err
 		}
-		if c.mapper, err = mapping.New(opts); err != nil {
+		if c.mapper, err = currentsmap.New(opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", caFieldMap, err)
 		}
 	}
@@ -127,7 +127,7 @@ func currentsAvroScannerFromParsed(conf *service.ParsedConfig) (*currentsAvroSca
 type currentsAvroScannerCreator struct {
 	eventType string
 	batchSize int
-	mapper    *mapping.Mapper // nil: emit Currents events
+	mapper    *currentsmap.Mapper // nil: emit Currents events
 }
 
 // Create does no I/O: a file input retries a failed Create on the same file
@@ -317,7 +317,7 @@ func (s *currentsAvroScanner) mapBlock(count int64, data []byte) error {
 		}
 		var msg *service.Message
 		switch {
-		case errors.Is(err, mapping.ErrExcluded):
+		case errors.Is(err, currentsmap.ErrExcluded):
 			leftOut++
 			s.next++
 			continue
@@ -335,7 +335,7 @@ func (s *currentsAvroScanner) mapBlock(count int64, data []byte) error {
 			if errors.Is(err, errJSONRoute) {
 				if out, err = m.MapRaw(nil, event); err == nil {
 					msg.SetBytes(out)
-				} else if errors.Is(err, mapping.ErrExcluded) {
+				} else if errors.Is(err, currentsmap.ErrExcluded) {
 					leftOut++
 					s.next++
 					continue

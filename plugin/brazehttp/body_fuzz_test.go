@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/envelope"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
-	"github.com/connect-amplitude/connect-amplitude/plugin/mapping"
 )
 
 // FuzzBodyHandlingNeverPanics drives what the receiver does with a body it
@@ -31,7 +31,7 @@ func FuzzBodyHandlingNeverPanics(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	m, err := mapping.New(mapping.DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		f.Fatal(err)
 	}

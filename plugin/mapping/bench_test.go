@@ -1,89 +1,27 @@
 package mapping
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/samples"
 )
 
-// benchEvents are the Custom HTTP samples that map (all but the one without
-// ids), pretty-printed with two-space indents; each benchmark op maps one of
-// them in turn, so ns/op is the cost of an average event.
-func benchEvents(b *testing.B) [][]byte {
-	m, _ := New(DefaultOptions())
+// mappedSamples are the Custom HTTP samples that map (all but the one
+// without ids), compact, as JSON lines, Braze's connector and the Avro
+// scanner carry them.
+func mappedSamples(b *testing.B) [][]byte {
+	m, _ := currentsmap.New(currentsmap.DefaultOptions())
 	var out [][]byte
 	for _, s := range samples.CustomHTTP(b) {
-		if _, err := m.MapRaw(nil, s.Data); err != nil {
-			continue
+		if _, err := m.MapRaw(nil, s.Data); err == nil {
+			out = append(out, s.Data)
 		}
-		var pretty bytes.Buffer
-		if err := json.Indent(&pretty, s.Data, "", "  "); err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, pretty.Bytes())
 	}
 	return out
-}
-
-// compacted returns events compacted, as JSON lines, Braze's connector and
-// the Avro scanner carry them.
-func compacted(b *testing.B, pretty [][]byte) [][]byte {
-	compact := make([][]byte, len(pretty))
-	for i, ev := range pretty {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, ev); err != nil {
-			b.Fatal(err)
-		}
-		compact[i] = buf.Bytes()
-	}
-	return compact
-}
-
-// BenchmarkMapRaw maps the samples pretty-printed (an eighth of their bytes
-// whitespace) and compacted.
-func BenchmarkMapRaw(b *testing.B) {
-	pretty := benchEvents(b)
-	for _, c := range []struct {
-		name   string
-		events [][]byte
-	}{{"pretty", pretty}, {"compact", compacted(b, pretty)}} {
-		b.Run(c.name, func(b *testing.B) {
-			m, _ := New(DefaultOptions())
-			dst := make([]byte, 0, 4096)
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				if _, err := m.MapRaw(dst[:0], c.events[i%len(c.events)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkMapObject maps compact samples as Benthos parses them for
-// `this.currents_to_amplitude()`: objects of json.Number, strings and so on.
-func BenchmarkMapObject(b *testing.B) {
-	events := compacted(b, benchEvents(b))
-	parsed := make([]any, len(events))
-	for i, ev := range events {
-		d := json.NewDecoder(bytes.NewReader(ev))
-		d.UseNumber()
-		if err := d.Decode(&parsed[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	m, _ := New(DefaultOptions())
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := m.MapObject(parsed[i%len(parsed)]); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // BenchmarkPipeline runs a real Benthos stream per way of mapping in this
@@ -91,7 +29,7 @@ func BenchmarkMapObject(b *testing.B) {
 // mapping, to an output that takes each message's bytes, one batch in flight.
 // An op is a batch; ns/event is the cost of one event through the stream.
 func BenchmarkPipeline(b *testing.B) {
-	events := compacted(b, benchEvents(b))
+	events := mappedSamples(b)
 	for _, c := range []struct{ name, processor string }{
 		{"method_on_bytes", `mapping: root = content().currents_to_amplitude()`},
 		{"method_on_object", `mapping: root = this.currents_to_amplitude()`},
@@ -132,8 +70,8 @@ func BenchmarkPipeline(b *testing.B) {
 // BenchmarkProcessor is the currents_to_amplitude processor on batches of 500
 // compact events, as the binary runs it; ns/event is the cost of one event.
 func BenchmarkProcessor(b *testing.B) {
-	events := compacted(b, benchEvents(b))
-	m, _ := New(DefaultOptions())
+	events := mappedSamples(b)
+	m, _ := currentsmap.New(currentsmap.DefaultOptions())
 	p := &processor{m: m}
 	const size = 500
 	b.ReportAllocs()

@@ -8,6 +8,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"github.com/connect-amplitude/connect-amplitude/internal/handoff"
 )
 
@@ -20,8 +21,8 @@ func processorSpec() *service.ConfigSpec {
 
 An event the options leave out (type not selected, or a device-only user while `+"`anonymous`"+` is false) is dropped. An event that cannot be mapped keeps its content and is flagged with an error naming the event id and the field, for `+"`errored()`"+` routes and dead letters. A message already flagged when it arrives (by an input, say) passes unchanged, keeping its reason.
 
-`+producedDoc).
-		Fields(OptionFields()...).
+`+currentsmap.ProducedDoc).
+		Fields(currentsmap.OptionFields()...).
 		Field(service.NewStringField(fieldOriginalMetadata).Default("").
 			Description("A metadata key under which each message keeps the Currents event as it arrived, so that a dead-letter route can write the original of an event Amplitude refused, e.g. `root.event = metadata(\"currents_event\")`. The bytes are shared, not copied. Empty keeps nothing.").
 			Example("currents_event")).
@@ -48,11 +49,11 @@ const ProcessorName = "currents_to_amplitude"
 func init() {
 	service.MustRegisterBatchProcessor(ProcessorName, processorSpec(),
 		func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchProcessor, error) {
-			opts, err := OptionsFromParsed(conf)
+			opts, err := currentsmap.OptionsFromParsed(conf)
 			if err != nil {
 				return nil, err
 			}
-			m, err := New(opts)
+			m, err := currentsmap.New(opts)
 			if err != nil {
 				return nil, err
 			}
@@ -64,59 +65,17 @@ func init() {
 		})
 }
 
-// OptionFields are the mapping's options as config fields, documented with
-// their defaults, for the components that map: this processor, and the
-// currents_avro scanner's currents_to_amplitude field.
-func OptionFields() []*service.ConfigField {
-	return []*service.ConfigField{
-		service.NewStringEnumField(optProfile, ProfileBraze, ProfileCurrents).Default(ProfileBraze).Description(optionDocs[optProfile]),
-		service.NewStringMapField(optNames).Default(map[string]any{}).Description(optionDocs[optNames]),
-		service.NewStringListField(optInclude).Default([]any{}).Description(optionDocs[optInclude]),
-		service.NewStringListField(optExclude).Default([]any{}).Description(optionDocs[optExclude]),
-		service.NewBoolField(optAnonymous).Default(false).Description(optionDocs[optAnonymous]),
-		service.NewBoolField(optDeviceFields).Default(false).Description(optionDocs[optDeviceFields]),
-		service.NewBoolField(optRevenue).Default(false).Description(optionDocs[optRevenue]),
-		service.NewStringEnumField(optPII, PIIKeep, PIIHash, PIIDrop).Default(PIIKeep).Description(optionDocs[optPII]),
-		service.NewStringListField(optPIIFields).Default(anySlice(DefaultPIIFields())).Description(optionDocs[optPIIFields]),
-	}
-}
-
-// OptionsFromParsed reads the fields of OptionFields.
-func OptionsFromParsed(conf *service.ParsedConfig) (opts Options, err error) {
-	opts = DefaultOptions()
-	if opts.Profile, err = conf.FieldString(optProfile); err != nil {
-		return opts, err
-	}
-	if opts.PII, err = conf.FieldString(optPII); err != nil {
-		return opts, err
-	}
-	if opts.Names, err = conf.FieldStringMap(optNames); err != nil {
-		return opts, err
-	}
-	for name, dst := range map[string]*bool{optAnonymous: &opts.Anonymous, optDeviceFields: &opts.DeviceFields, optRevenue: &opts.Revenue} {
-		if *dst, err = conf.FieldBool(name); err != nil {
-			return opts, err
-		}
-	}
-	for name, dst := range map[string]*[]string{optInclude: &opts.Include, optExclude: &opts.Exclude, optPIIFields: &opts.PIIFields} {
-		if *dst, err = conf.FieldStringList(name); err != nil {
-			return opts, err
-		}
-	}
-	return opts, nil
-}
-
 // processor maps each message in place; it keeps the batch, less the
 // excluded events.
 type processor struct {
-	m           *Mapper
+	m           *currentsmap.Mapper
 	originalKey string // metadata key for the event as it arrived; "" keeps none
 }
 
 func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	kept := make(service.MessageBatch, 0, len(batch))
-	chunk := chunks.Get().(*[]byte) // one for the batch, not one per event
-	defer chunks.Put(chunk)
+	chunk := currentsmap.GetChunk() // one for the batch, not one per event
+	defer currentsmap.PutChunk(chunk)
 	for _, msg := range batch {
 		if msg.GetError() != nil {
 			// Flagged upstream (an input's "events[3]: null is not a
@@ -132,9 +91,9 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		}
 		// No copy: the event is only read while it is mapped.
 		var written ampapi.Fields
-		out, err := p.m.mapIntoChunk(chunk, unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
+		out, err := p.m.MapIntoChunk(chunk, unsafe.String(unsafe.SliceData(raw), len(raw)), &written)
 		switch {
-		case errors.Is(err, ErrExcluded):
+		case errors.Is(err, currentsmap.ErrExcluded):
 			continue
 		case err != nil:
 			msg.SetError(err)

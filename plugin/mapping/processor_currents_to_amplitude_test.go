@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func runProcessor(t *testing.T, processorYAML string, events [][]byte) (out []st
 }
 
 func TestTheProcessorMapsEverySampleAsTheMethodDoes(t *testing.T) {
-	m, err := New(DefaultOptions())
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestTheProcessorMapsEverySampleAsTheMethodDoes(t *testing.T) {
 		switch out, err := m.MapRaw(nil, s.Data); {
 		case err == nil:
 			want = append(want, string(out))
-		case !errors.Is(err, ErrExcluded):
+		case !errors.Is(err, currentsmap.ErrExcluded):
 			wantFailures++
 		}
 	}

@@ -1,4 +1,4 @@
-package mapping
+package currentsmap
 
 import (
 	"crypto/sha256"

@@ -2,7 +2,7 @@
 // reproducing Braze's own Amplitude export. MapRaw holds the mapping: it reads
 // JSON bytes in one validating pass and writes JSON bytes. MapObject serves
 // events Benthos has already parsed by running MapRaw on their JSON.
-package mapping
+package currentsmap
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package mapping
+package currentsmap
 
 import (
 	"fmt"
@@ -59,9 +59,9 @@ const (
 	optPIIFields    = "pii_fields"
 )
 
-// producedDoc says what the mapping writes, once for the method's and the
+// ProducedDoc says what the mapping writes, once for the method's and the
 // processor's docs.
-const producedDoc = "What it writes (Braze's own export, with the event table in resources/braze-amplitude-events.json):\n\n" +
+const ProducedDoc = "What it writes (Braze's own export, with the event table in resources/braze-amplitude-events.json):\n\n" +
 	"| Amplitude field | From |\n|---|---|\n" +
 	"| `event_type` | `[Appboy] Email Open` and the like, by Currents type; custom events `[Appboy] [Custom Event] <name>`; unknown types `[Appboy] <type>` |\n" +
 	"| `insert_id` | the Currents `id`, stable across Braze's retries, so Amplitude deduplicates |\n" +

@@ -1,4 +1,4 @@
-package mapping
+package currentsmap
 
 import (
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"

@@ -1,4 +1,4 @@
-package mapping
+package currentsmap
 
 import (
 	"bytes"
@@ -163,7 +163,7 @@ func checkGolden(t *testing.T, name string, got map[string]any) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("golden file missing (run go test ./plugin/mapping -run TestEveryCustomHTTPSample -update): %v", err)
+		t.Fatalf("golden file missing (run go test ./internal/currentsmap -run TestEveryCustomHTTPSample -update): %v", err)
 	}
 	if want := decode(t, data); !reflect.DeepEqual(got, want) {
 		t.Errorf("differs from %s:\n got %v\nwant %v", path, got, want)
