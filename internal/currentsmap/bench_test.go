@@ -82,4 +82,3 @@ func BenchmarkMapObject(b *testing.B) {
 		}
 	}
 }
-
