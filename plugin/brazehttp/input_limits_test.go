@@ -209,12 +209,14 @@ func TestStalledBodyGets503SoThatBrazeRetries(t *testing.T) {
 // The bodies held at once never take more than max_total_body_bytes: past
 // it, requests get 429 until memory is given back.
 func TestBodiesBeyondTheMemoryAllowedGet429(t *testing.T) {
-	r := startReceiver(t, "max_body_bytes: 1000\nmax_total_body_bytes: 2000", func(context.Context, service.MessageBatch) error { return nil })
+	// read_timeout outlasts the test, however slow the machine: the stalled
+	// uploads must keep their memory until closed.
+	r := startReceiver(t, "max_body_bytes: 1000\nmax_total_body_bytes: 2000\nread_timeout: 5m", func(context.Context, service.MessageBatch) error { return nil })
 	// Two uploads declaring the largest body hold all the memory allowed.
 	full := twoEvents + strings.Repeat(" ", 1000-len(twoEvents))
 	first, second := startSlowUpload(t, r.url, full, 0), startSlowUpload(t, r.url, full, 0)
 	status, text := 0, ""
-	for range 200 { // until both handlers hold their bodies' memory
+	for range 3000 { // until both handlers hold their bodies' memory
 		if status, text = r.post(t, "Bearer "+testToken, twoEvents); status == 429 {
 			break
 		}
@@ -226,7 +228,7 @@ func TestBodiesBeyondTheMemoryAllowedGet429(t *testing.T) {
 	// A closed upload gives its memory back.
 	first.close()
 	second.close()
-	for range 200 {
+	for range 3000 {
 		if status, _ = r.post(t, "Bearer "+testToken, twoEvents); status == 200 {
 			return
 		}
