@@ -157,8 +157,25 @@ func TestEventsHeldPastMaxHoldAreNackedForTheSourceToDeliverAgain(t *testing.T) 
 				if len(nacks) != 0 {
 					t.Errorf("nacked %v with on_hold_timeout: dead_letter", nacks)
 				}
-				for i := 1; i < 8; i++ { // the first goes at once; the others cannot within max_hold
-					fail[fmt.Sprintf("hot-%d", i)] = "device_rate_limited"
+				// Batches reach the output in no fixed order, and a slow
+				// machine may space them past the rate's interval: whichever
+				// hot events went, the others must fail with the device's
+				// rate, and the hold must have refused at least one.
+				went := map[string]bool{}
+				for _, ev := range emu.Events() {
+					went[ev.InsertID] = true
+				}
+				accepted := 0
+				for i := range 8 {
+					id := fmt.Sprintf("hot-%d", i)
+					if went[id] {
+						accepted++
+						continue
+					}
+					fail[id] = "device_rate_limited"
+				}
+				if accepted == 0 || accepted == 8 {
+					t.Fatalf("%d of 8 hot events went: want the first at once and the hold to refuse some", accepted)
 				}
 			}
 			expectOutcomes(t, emu, p, all, fail)
