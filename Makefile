@@ -51,7 +51,7 @@ soak:
 	SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test ./plugin/amplitude/ -run TestSoak -count 1 -v -timeout 30m
 
 # Throughput, CPU and memory end to end, and the Go benchmarks of each stage
-# (see README.md, Performance). BENCH_EVENTS=100000 for a quick look.
+# (see docs/performance.md). BENCH_EVENTS=100000 for a quick look.
 BENCH_EVENTS ?= 1000000
 bench: build
 	GO=$(GO) ./scripts/bench.sh -n $(BENCH_EVENTS)

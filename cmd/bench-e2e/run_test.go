@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,7 +32,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if dir := emulatorDir.Load(); dir != nil {
+		os.RemoveAll(*dir)
+	}
+	os.Exit(code)
 }
 
 // fakeMode is what the stand-in does: send the first Send events, dead-letter
@@ -118,11 +123,15 @@ func serveOneProfile(addr string) error {
 	return srv.Shutdown(context.Background())
 }
 
+// emulatorDir holds the emulator built for these tests, for TestMain to remove.
+var emulatorDir atomic.Pointer[string]
+
 var emulatorBin = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "bench-e2e-test")
 	if err != nil {
 		return "", err
 	}
+	emulatorDir.Store(&dir)
 	bin := filepath.Join(dir, "amplitude-emulator")
 	out, err := exec.Command("go", "build", "-o", bin, "../amplitude-emulator").CombinedOutput()
 	if err != nil {
