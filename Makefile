@@ -37,13 +37,19 @@ docs:
 demo: build
 	@./scripts/demo.sh
 
-# Fuzz the mapping's two paths against each other, the JSON scanner against
-# encoding/json, and the receiver's body handling (FUZZTIME=10m for longer).
+# Fuzz the mapping's two paths against each other, the JSON scanner and the
+# Avro scanner's strings against encoding/json, the receiver's body handling
+# and damaged Avro files (FUZZTIME=10m for longer).
 FUZZTIME ?= 60s
+# Go minimizes each new input for up to 60s by default, and meanwhile its
+# worker runs nothing else: on 2 cores that stalls most of a short run.
+FUZZMINIMIZE ?= 5s
 fuzz:
-	$(GO) test ./internal/currentsmap/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/jsonscan/ -run '^$$' -fuzz FuzzScannerAcceptsWhatEncodingJSONAccepts -fuzztime $(FUZZTIME)
-	$(GO) test ./plugin/brazehttp/ -run '^$$' -fuzz FuzzBodyHandlingNeverPanics -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/currentsmap/ -run '^$$' -fuzz FuzzBothPathsAgreeAndNeverPanic -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	$(GO) test ./internal/jsonscan/ -run '^$$' -fuzz FuzzScannerAcceptsWhatEncodingJSONAccepts -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	$(GO) test ./plugin/brazehttp/ -run '^$$' -fuzz FuzzBodyHandlingNeverPanics -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	$(GO) test ./plugin/avroscan/ -run '^$$' -fuzz FuzzDamagedFilesFailCleanly -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	$(GO) test ./plugin/avroscan/ -run '^$$' -fuzz FuzzJSONStringDecodesLikeEncodingJSON -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
 
 # The output's soak test at full size: 100,000 events, faults and throttling.
 SOAK_EVENTS ?= 100000
