@@ -10,10 +10,10 @@ import (
 	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
-// errJSONRoute says a record must be mapped from its Currents JSON: its
-// properties string holds bytes that are not UTF-8, which only MapRaw's
-// reading of the whole event names the way it does for events received
-// over HTTP.
+// errJSONRoute says a record must be mapped from its Currents JSON: one of
+// its strings holds bytes that are not UTF-8, which only MapRaw's reading of
+// the whole event refuses naming the field, as for events received over
+// HTTP.
 var errJSONRoute = errors.New("map from the event's JSON")
 
 // mapEvent decodes one record from r and maps it to the Amplitude event,
@@ -24,6 +24,7 @@ var errJSONRoute = errors.New("map from the event's JSON")
 // errJSONRoute.
 func (n *normaliser) mapEvent(m *currentsmap.Mapper, dst []byte, r *decoder, written *ampapi.Fields) (out []byte, propsErr, err error) {
 	d := &n.decoded
+	r.invalidUTF8 = false
 	m.Begin(d, dst, n.eventType)
 	if n.plainFor != m {
 		n.plainFor = m
@@ -72,6 +73,9 @@ func (n *normaliser) mapEvent(m *currentsmap.Mapper, dst []byte, r *decoder, wri
 	n.vals = vals
 	if r.err != nil {
 		return dst, nil, nil
+	}
+	if r.invalidUTF8 {
+		return dst, propsErr, errJSONRoute
 	}
 	out, err = d.End(written)
 	return out, propsErr, err

@@ -277,6 +277,50 @@ func TestMappingScannerEmitsWhatTheProcessorWould(t *testing.T) {
 	}
 }
 
+// A string that is not UTF-8 is kept as it is and the event refused naming
+// the field, as over HTTP: replaced with U+FFFD, two such ids would become
+// one Amplitude user. The scanner emits the Currents event byte for byte,
+// flagged when it maps (emit: amplitude), for the processor to refuse
+// otherwise.
+func TestStringsThatAreNotUTF8AreKeptAndTheEventRefusedNamingTheField(t *testing.T) {
+	recs := purchases(3)
+	recs[1]["external_user_id"] = "user-\xff"
+	data := encodeOCF(t, purchaseSchema, recs)
+	const want = `currents event "e1": field user.external_user_id: not valid UTF-8`
+	m, err := currentsmap.New(currentsmap.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, emit := range []string{"amplitude", "currents"} {
+		t.Run(emit, func(t *testing.T) {
+			res := scan(t, newCreator(t, `{emit: `+emit+`}`), "a.avro", data)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			msgs := res.messages()
+			if len(msgs) != 3 {
+				t.Fatalf("%d messages, want 3", len(msgs))
+			}
+			event, _ := msgs[1].AsBytes()
+			if !bytes.Contains(event, []byte("\"external_user_id\":\"user-\xff\"")) {
+				t.Errorf("the event was rewritten: %q", event)
+			}
+			err := msgs[1].GetError()
+			if emit == "currents" {
+				_, err = m.MapRaw(nil, event)
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %v, want one starting %q", err, want)
+			}
+			for _, i := range []int{0, 2} {
+				if msgs[i].GetError() != nil {
+					t.Errorf("record %d: %v", i, msgs[i].GetError())
+				}
+			}
+		})
+	}
+}
+
 func TestMappingOptionsOfTheScannerAreCheckedAtStart(t *testing.T) {
 	conf, err := currentsAvroScannerSpec().ParseYAML(`{emit: amplitude, currents_to_amplitude: {include: [""]}}`, nil)
 	if err != nil {

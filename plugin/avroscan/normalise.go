@@ -88,7 +88,7 @@ type normaliser struct {
 }
 
 func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error) {
-	n := &normaliser{prefix: appendJSONString([]byte(`{"event_type":`), eventType)}
+	n := &normaliser{prefix: appendName([]byte(`{"event_type":`), eventType)}
 	n.eventType = jsonscan.ValueOf(string(n.prefix[len(`{"event_type":`):]))
 	named := map[string]*valueWriter{}
 	for _, f := range rec.Fields() {
@@ -107,7 +107,7 @@ func newNormaliser(rec *avro.RecordSchema, eventType string) (*normaliser, error
 		}
 		if key, ok := embeddedObjectKeys[eventType]; ok && name == embeddedObjectColumn && isStringColumn(f.Type()) {
 			c.embeddedObject = true
-			c.key = appendJSONString(nil, key)
+			c.key = appendName(nil, key)
 			c.key = append(c.key, ':')
 			c.name = key
 		}
@@ -207,7 +207,7 @@ func appendEmbeddedValue(dst, key []byte, s string) ([]byte, error) {
 		err = errors.New("not a JSON object")
 	}
 	name := string(key[:len(key)-1])
-	return appendJSONString(dst, s), fmt.Errorf("%s kept as a string: %w", name, err)
+	return appendName(dst, s), fmt.Errorf("%s kept as a string: %w", name, err)
 }
 
 func isStringColumn(s avro.Schema) bool {
@@ -223,7 +223,7 @@ func isStringColumn(s avro.Schema) bool {
 }
 
 func compileColumn(f *avro.Field, named map[string]*valueWriter) (column, error) {
-	c := column{key: append(appendJSONString(nil, f.Name()), ':'), name: f.Name()}
+	c := column{key: append(appendName(nil, f.Name()), ':'), name: f.Name()}
 	if u, ok := f.Type().(*avro.UnionSchema); ok {
 		c.union = true
 		for _, t := range u.Types() {
@@ -263,7 +263,7 @@ func compileValue(s avro.Schema, named map[string]*valueWriter) (valueWriter, er
 	case avro.Double:
 		return func(dst []byte, r *decoder) []byte { return appendFloat(dst, r.readDouble(), 64) }, nil
 	case avro.String:
-		return func(dst []byte, r *decoder) []byte { return appendJSONString(dst, r.readString()) }, nil
+		return appendStringValue, nil
 	case avro.Bytes:
 		return func(dst []byte, r *decoder) []byte { return appendBase64(dst, r.readBytes()) }, nil
 	case avro.Fixed:
@@ -295,7 +295,7 @@ func compileValue(s avro.Schema, named map[string]*valueWriter) (valueWriter, er
 func compileEnum(s *avro.EnumSchema) valueWriter {
 	symbols := make([][]byte, len(s.Symbols()))
 	for i, sym := range s.Symbols() {
-		symbols[i] = appendJSONString(nil, sym)
+		symbols[i] = appendName(nil, sym)
 	}
 	return func(dst []byte, r *decoder) []byte {
 		i := r.readInt()
@@ -325,7 +325,7 @@ func compileMap(s *avro.MapSchema, named map[string]*valueWriter) (valueWriter, 
 		return nil, err
 	}
 	entry := func(dst []byte, r *decoder) []byte {
-		dst = append(appendJSONString(dst, r.readString()), ':')
+		dst = append(appendStringValue(dst, r), ':')
 		return values(dst, r)
 	}
 	return func(dst []byte, r *decoder) []byte {
@@ -433,7 +433,7 @@ func appendBase64(dst, b []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// plainByte marks the bytes a JSON string can hold as they are: printable
+// plainByte marks the bytes a JSON string holds as they are: printable
 // ASCII other than the quote and the backslash. Bytes from 0x80 start UTF-8
 // sequences, which are checked.
 var plainByte = func() (t [256]bool) {
@@ -443,42 +443,63 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as with encoding/json, so the event is always valid JSON.
-func appendJSONString(dst []byte, s string) []byte {
+// appendJSONString appends s as a JSON string, setting *invalid when s is
+// not UTF-8. Such bytes are kept as they are, never replaced with U+FFFD
+// (which would merge different ids into one Amplitude user): the mapping
+// refuses the event naming the field, as it does for the same bytes
+// received over HTTP.
+func appendJSONString(dst []byte, s string, invalid *bool) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
-		if plainByte[s[i]] {
-			i++
-			continue
-		}
-		if c := s[i]; c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+	for i := plainRun(s, 0); i < len(s); i = plainRun(s, i) {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				*invalid = true
 			}
-			i++
-			start = i
+			i += size
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			start = i + 1
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
-		i += size
+		i++
+		start = i
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plainRun is the index of the first byte of s from i on that is not
+// plain, or len(s): a loop without calls, which the compiler keeps in
+// registers.
+func plainRun(s string, i int) int {
+	for i < len(s) && plainByte[s[i]] {
+		i++
+	}
+	return i
+}
+
+// appendStringValue appends the string r holds, noting in r a string that
+// is not UTF-8.
+func appendStringValue(dst []byte, r *decoder) []byte {
+	return appendJSONString(dst, r.readString(), &r.invalidUTF8)
+}
+
+// appendName appends a name from the schema or the file's path: one that is
+// not UTF-8 is kept as it is, for the mapping to refuse.
+func appendName(dst []byte, s string) []byte {
+	var invalid bool
+	return appendJSONString(dst, s, &invalid)
 }
