@@ -27,7 +27,7 @@ their pages (fields, defaults, answers, metrics, examples) as Markdown.
 			&cli.StringFlag{Name: "dir", Usage: "write every page into `DIR`, replacing the Markdown files there"},
 		},
 		Action: func(c *cli.Context) error {
-			env, err := bundle.DocsEnvironment()
+			env, err := bundle.Environment()
 			if err != nil {
 				return err
 			}

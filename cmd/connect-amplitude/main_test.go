@@ -183,6 +183,23 @@ func TestEchoScrubsTheAPIKey(t *testing.T) {
 	}
 }
 
+// --set reaches the fields of every component of the binary, kafka_franz
+// and prometheus included: benthos resolves its paths in the global
+// environment.
+func TestSetOverridesFieldsOfEveryComponent(t *testing.T) {
+	kafkaSend := filepath.Join(filepath.Dir(configPath(t)), "kafka-send.yaml")
+	for _, tt := range []struct{ set, want string }{
+		{"input.kafka_franz.checkpoint_limit=4096", "checkpoint_limit: 4096"},
+		{"metrics.prometheus.add_go_metrics=true", "add_go_metrics: true"},
+		{"output.fallback.0.amplitude.min_id_length=3", "min_id_length: 3"},
+	} {
+		out := run(t, nil, "echo", "--set", tt.set, kafkaSend)
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("--set %s: echo shows no %q:\n%s", tt.set, tt.want, out)
+		}
+	}
+}
+
 func TestLintAndTestAcceptTheMainConfig(t *testing.T) {
 	run(t, nil, "lint", "--deprecated", configPath(t))
 	if out := run(t, nil, "test", configPath(t)); !strings.Contains(out, "succeeded") {

@@ -1,9 +1,9 @@
 // Package bundle assembles the environment of this project's binary: the
 // host's pure and io components, every component of the plugin package, and
-// the Redpanda Connect components its configs use (prometheus, kafka_franz), which only
-// the binary registers, in a clone of the global environment: Benthos
-// silently replaces a name registered twice, so the plugin package must not
-// register names a Redpanda Connect build already has.
+// the Redpanda Connect components its configs use (prometheus, kafka_franz),
+// which only the binary registers: Benthos silently replaces a name
+// registered twice, so the plugin package must not register names a
+// Redpanda Connect build already has.
 package bundle
 
 import (
@@ -59,29 +59,18 @@ func Own() []Component {
 	return own
 }
 
-// Environment returns the binary's environment.
+// Environment registers the binary-only components in the global
+// environment and returns it, for the binary's main (and its docs and
+// tests) only: never call it in a process that embeds Redpanda Connect.
+// A clone would keep them out of the global environment, but benthos
+// v4.60.0 resolves `--set` paths and walks metrics exporters in the global
+// one whatever the CLI's environment (internal/config/reader.go
+// applyOverrides; Environment.WalkMetrics), so their fields could not be
+// set from the command line nor their docs generated.
 func Environment() (*service.Environment, error) {
-	env := service.GlobalEnvironment().Clone()
-	for _, b := range binaryOnly {
-		if b.register == nil {
-			continue
-		}
-		if err := b.register(env); err != nil {
-			return nil, err
-		}
-	}
-	return env, nil
-}
-
-// DocsEnvironment returns the global environment with the binary-only
-// components registered in it too, for generating docs only: benthos
-// v4.60.0's Environment.WalkMetrics lists the global metrics exporters
-// whatever the environment, so a clone's prometheus cannot be walked. Never
-// run a stream from it in a process that embeds Redpanda Connect.
-func DocsEnvironment() (*service.Environment, error) {
 	env := service.GlobalEnvironment()
 	for _, b := range binaryOnly {
-		if _, known := env.GetMetricsConfig(b.Name); b.register == nil || known && b.Kind == "metrics" {
+		if b.register == nil {
 			continue
 		}
 		if err := b.register(env); err != nil {
