@@ -176,6 +176,9 @@ func runScript(t *testing.T, dir, block string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = dir
+	// The configs' /metrics server leaves its fixed port to the other
+	// tests that run at the same time; the docs do not set it.
+	cmd.Env = append(os.Environ(), "HTTP_ADDRESS=127.0.0.1:0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer

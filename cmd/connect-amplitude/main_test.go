@@ -93,7 +93,7 @@ func TestDocsPrintsAComponentsReferenceWithItsFields(t *testing.T) {
 func TestAMissingInputFileEndsTheJobWithAnErrorNamingTheField(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-bodies.jsonl")
 	cmd := exec.Command(binary, "run", configPath(t))
-	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+missing)
+	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+missing, "HTTP_ADDRESS=127.0.0.1:0")
 	done := make(chan struct{})
 	var out []byte
 	var err error
@@ -124,7 +124,7 @@ func TestAnUnreachableEndpointIsReportedWithinSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "run", configPath(t))
-	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+input, "AMPLITUDE_ENDPOINT="+closed, "AMPLITUDE_API_KEY=secret-key-never-logged")
+	cmd.Env = append(os.Environ(), "CURRENTS_FILE="+input, "AMPLITUDE_ENDPOINT="+closed, "AMPLITUDE_API_KEY=secret-key-never-logged", "HTTP_ADDRESS=127.0.0.1:0")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
