@@ -36,27 +36,11 @@ func (m *Mapper) Begin(d *Decoded, dst []byte, eventType jsonscan.Value) {
 }
 
 // Top gives a top-level member: id or time (others are not read).
-func (d *Decoded) Top(name string, v jsonscan.Value) {
-	switch name {
-	case "id":
-		d.ev.id = v
-	case "time":
-		d.ev.time = v
-	}
-}
+func (d *Decoded) Top(name string, v jsonscan.Value) { d.ev.setTop(name, v) }
 
 // User gives a member of user: external_user_id, device_id or timezone
 // (others are not read).
-func (d *Decoded) User(name string, v jsonscan.Value) {
-	switch name {
-	case "external_user_id":
-		d.ev.externalUserID = v
-	case "device_id":
-		d.ev.deviceID = v
-	case "timezone":
-		d.ev.timezone = v
-	}
-}
+func (d *Decoded) User(name string, v jsonscan.Value) { d.ev.setUser(name, v) }
 
 // Property gives a member of properties; key is its name as a JSON string.
 func (d *Decoded) Property(key, name string, v jsonscan.Value) {

@@ -180,19 +180,15 @@ func (m *Mapper) scanEvent(doc string, ev *rawEvent, w *propertyWriter) error {
 	}
 	it := sc.Object()
 	for it.Next(&sc) {
-		switch it.Name() {
-		case "id":
-			ev.id = sc.Value()
+		switch name := it.Name(); name {
 		case "event_type":
 			ev.eventType = sc.Value()
-		case "time":
-			ev.time = sc.Value()
 		case "user":
 			scanUser(&sc, ev)
 		case "properties":
 			m.scanProperties(&sc, doc, ev, w)
 		default:
-			sc.Value()
+			ev.setTop(name, sc.Value())
 		}
 	}
 	if sc.End(); sc.Bad() {
@@ -210,18 +206,33 @@ func scanUser(sc *jsonscan.Scanner, ev *rawEvent) {
 	start := sc.Pos()
 	it := sc.Object()
 	for it.Next(sc) {
-		switch it.Name() {
-		case "external_user_id":
-			ev.externalUserID = sc.Value()
-		case "device_id":
-			ev.deviceID = sc.Value()
-		case "timezone":
-			ev.timezone = sc.Value()
-		default:
-			sc.Value()
-		}
+		ev.setUser(it.Name(), sc.Value())
 	}
 	ev.user = jsonscan.Value{Raw: sc.Slice(start), Kind: jsonscan.Object}
+}
+
+// setTop keeps a top-level member the mapping reads besides event_type,
+// user and properties: id or time; others are not read.
+func (ev *rawEvent) setTop(name string, v jsonscan.Value) {
+	switch name {
+	case "id":
+		ev.id = v
+	case "time":
+		ev.time = v
+	}
+}
+
+// setUser keeps a member of user the mapping reads: external_user_id,
+// device_id or timezone; others are not read.
+func (ev *rawEvent) setUser(name string, v jsonscan.Value) {
+	switch name {
+	case "external_user_id":
+		ev.externalUserID = v
+	case "device_id":
+		ev.deviceID = v
+	case "timezone":
+		ev.timezone = v
+	}
 }
 
 // scanProperties captures the properties that have a role and writes the
