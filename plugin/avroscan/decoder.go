@@ -19,13 +19,13 @@ type decoder struct {
 	buf []byte
 	pos int
 	err error
-	// invalidUTF8 says a string read since the last reset is not UTF-8.
+	// invalidUTF8 says a string of the record mapEvent maps is not UTF-8.
 	invalidUTF8 bool
 }
 
 var errShortData = errors.New("unexpected end of the block's data")
 
-func (d *decoder) reset(buf []byte) { d.buf, d.pos, d.err, d.invalidUTF8 = buf, 0, nil, false }
+func (d *decoder) reset(buf []byte) { d.buf, d.pos, d.err = buf, 0, nil }
 
 func (d *decoder) fail(err error) {
 	if d.err == nil {

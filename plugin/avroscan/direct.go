@@ -2,7 +2,6 @@ package avroscan
 
 import (
 	"errors"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/ampapi"
@@ -52,10 +51,7 @@ func (n *normaliser) mapEvent(m *currentsmap.Mapper, dst []byte, r *decoder, wri
 			if !hasEmbeddedObject(s) {
 				continue
 			}
-			vals, propsErr = appendEmbeddedValue(vals, c.key, s)
-			if !utf8.Valid(vals[start:]) {
-				return dst, propsErr, errJSONRoute
-			}
+			vals, propsErr = appendEmbeddedValue(vals, c.key, s, &r.invalidUTF8)
 		} else {
 			vals = w(vals, r)
 		}

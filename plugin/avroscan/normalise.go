@@ -138,7 +138,7 @@ func (n *normaliser) appendEvent(dst []byte, r *decoder) (out []byte, propsErr e
 			buf = &n.props
 		}
 		if c.embeddedObject {
-			*buf, propsErr = appendEmbeddedObject(*buf, c.key, r.readString())
+			*buf, propsErr = appendEmbeddedObject(*buf, c.key, r.readString(), &r.invalidUTF8)
 			continue
 		}
 		*buf = append(*buf, ',')
@@ -177,13 +177,13 @@ func appendMembers(dst, members []byte) []byte {
 
 // appendEmbeddedObject appends `,"key":<object>` for a JSON-encoded properties
 // string. An empty or null string means the event has no properties.
-func appendEmbeddedObject(dst, key []byte, s string) ([]byte, error) {
+func appendEmbeddedObject(dst, key []byte, s string, invalid *bool) ([]byte, error) {
 	if !hasEmbeddedObject(s) {
 		return dst, nil
 	}
 	dst = append(dst, ',')
 	dst = append(dst, key...)
-	return appendEmbeddedValue(dst, key, s)
+	return appendEmbeddedValue(dst, key, s, invalid)
 }
 
 // hasEmbeddedObject is false for a properties string that is empty or null.
@@ -194,20 +194,25 @@ func hasEmbeddedObject(s string) bool {
 
 // appendEmbeddedValue appends the object a properties string holds,
 // compacted; a string that is not a JSON object is kept as a JSON string,
-// with an error naming the member (key is `"name":`).
-func appendEmbeddedValue(dst, key []byte, s string) ([]byte, error) {
+// with an error naming the member (key is `"name":`). Either way it sets
+// *invalid when s is not UTF-8, as appendJSONString does.
+func appendEmbeddedValue(dst, key []byte, s string, invalid *bool) ([]byte, error) {
 	trimmed := strings.TrimSpace(s)
 	var err error
 	if trimmed[0] == '{' {
 		buf := bytes.NewBuffer(dst)
 		if err = json.Compact(buf, []byte(trimmed)); err == nil {
+			// Compact keeps the bytes of strings as they are.
+			if !utf8.ValidString(trimmed) {
+				*invalid = true
+			}
 			return buf.Bytes(), nil
 		}
 	} else {
 		err = errors.New("not a JSON object")
 	}
 	name := string(key[:len(key)-1])
-	return appendName(dst, s), fmt.Errorf("%s kept as a string: %w", name, err)
+	return appendJSONString(dst, s, invalid), fmt.Errorf("%s kept as a string: %w", name, err)
 }
 
 func isStringColumn(s avro.Schema) bool {
