@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/urfave/cli/v2"
 
 	"github.com/connect-amplitude/connect-amplitude/internal/bundle"
 	"github.com/connect-amplitude/connect-amplitude/internal/docgen"
 )
 
-// docsCommand prints the reference of this project's components, generated
-// from their ConfigSpecs, or writes it to a directory (`make docs`).
-func docsCommand() *cli.Command {
+// docsCommand prints the reference of this project's components in env,
+// generated from their ConfigSpecs, or writes it to a directory (`make docs`).
+func docsCommand(env *service.Environment) *cli.Command {
 	return &cli.Command{
 		Name:      "docs",
 		Usage:     "Print the reference of this project's components, or write it to a directory",
@@ -27,10 +28,6 @@ their pages (fields, defaults, answers, metrics, examples) as Markdown.
 			&cli.StringFlag{Name: "dir", Usage: "write every page into `DIR`, replacing the Markdown files there"},
 		},
 		Action: func(c *cli.Context) error {
-			env, err := bundle.Environment()
-			if err != nil {
-				return err
-			}
 			pages, err := docgen.Pages(env, bundle.Own())
 			if err != nil {
 				return err

@@ -39,7 +39,7 @@ func main() {
 		service.CLIOptSetProductName("connect-amplitude"),
 		service.CLIOptSetVersion(v, date),
 		service.CLIOptSetDocumentationURL("https://github.com/connect-amplitude/connect-amplitude"),
-		service.CLIOptAddCommand(docsCommand()),
+		service.CLIOptAddCommand(docsCommand(env)),
 		service.CLIOptOnConfigParse(checkInputFiles),
 		service.CLIOptSetMainSchemaFrom(func() *service.ConfigSchema {
 			schema := env.FullConfigSchema(v, date)

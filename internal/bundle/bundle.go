@@ -7,6 +7,8 @@
 package bundle
 
 import (
+	"sync"
+
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
@@ -67,7 +69,8 @@ func Own() []Component {
 // one whatever the CLI's environment (internal/config/reader.go
 // applyOverrides; Environment.WalkMetrics), so their fields could not be
 // set from the command line nor their docs generated.
-func Environment() (*service.Environment, error) {
+// It registers them once however often it is called.
+var Environment = sync.OnceValues(func() (*service.Environment, error) {
 	env := service.GlobalEnvironment()
 	for _, b := range binaryOnly {
 		if b.register == nil {
@@ -78,4 +81,4 @@ func Environment() (*service.Environment, error) {
 		}
 	}
 	return env, nil
-}
+})
