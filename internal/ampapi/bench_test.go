@@ -49,16 +49,6 @@ func BenchmarkInspect(b *testing.B) {
 // currents_to_amplitude processor handed over (package handoff): Inspect without
 // reading the event, but for the quick look at its Shape.
 func BenchmarkCheck(b *testing.B) {
-	benchCheck(b, false)
-}
-
-// BenchmarkCheckWithShape is BenchmarkCheck when the processor hands the
-// event's Shape over too.
-func BenchmarkCheckWithShape(b *testing.B) {
-	benchCheck(b, true)
-}
-
-func benchCheck(b *testing.B, withShape bool) {
 	events := benchEvents(b)
 	fields := make([]Fields, len(events))
 	for i, ev := range events {
@@ -74,9 +64,6 @@ func benchCheck(b *testing.B, withShape bool) {
 			case "time":
 				fields[i].Time = v
 			}
-		}
-		if withShape {
-			fields[i].Shape = Measure(ev)
 		}
 	}
 	max := NewEnvelope(HTTPV2, "0123456789abcdef0123456789abcdef", 5).MaxEventBytes()

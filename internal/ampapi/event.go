@@ -83,8 +83,6 @@ const MaxTimeMillis = 253_402_300_799_999
 // JSON values; absent ones are the zero Value.
 type Fields struct {
 	UserID, DeviceID, EventType, Time jsonscan.Value
-	// Shape, when Measured, spares Check a look at the whole event.
-	Shape Shape
 }
 
 // Rules are the checks on an event that depend on the sender's settings.
@@ -177,10 +175,7 @@ func (r Rules) Check(raw []byte, f Fields) (Event, *EventError) {
 			return Event{}, err
 		}
 	}
-	shape := f.Shape
-	if !shape.Measured {
-		shape = Measure(raw)
-	}
+	shape := Measure(raw)
 	if shape.DeepField != "" {
 		return Event{}, fieldError(shape.DeepField, ReasonTooDeep, "%s nests %d levels deep; Amplitude allows at most %d",
 			shape.DeepField, shape.Depth, MaxPropertyDepth)

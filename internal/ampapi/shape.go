@@ -57,9 +57,6 @@ func ReservedEventType(name string) bool {
 
 // Shape is what Amplitude's nesting and string limits see in an event.
 type Shape struct {
-	// Measured says the rest was filled in by whoever wrote the event; else
-	// Check measures the event itself.
-	Measured bool
 	// DeepField is "event_properties" or "user_properties" when that field
 	// nests more than MaxPropertyDepth levels (Depth of them, the field's own
 	// object or array being the first), "" when neither does.
@@ -74,7 +71,7 @@ type Shape struct {
 // UTF-8. Events within the limits, nearly all, are told apart by two cheap
 // passes over their bytes; only the others are read value by value.
 func Measure(raw []byte) Shape {
-	s := Shape{Measured: true}
+	var s Shape
 	deep, long := mayBeDeep(raw), mayHoldLongString(raw)
 	if !deep && !long {
 		return s

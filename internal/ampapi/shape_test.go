@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/connect-amplitude/connect-amplitude/internal/jsonscan"
 )
 
 // nested is a value n levels deep: n-1 objects around an array.
@@ -106,21 +104,6 @@ func TestChecksFollowAmplitudesDocumentedEventLimits(t *testing.T) {
 	}
 }
 
-// The writer of an event may hand its Shape over (package handoff); Check
-// then trusts it and does not look at the event.
-func TestCheckTrustsAHandedOverShape(t *testing.T) {
-	raw := []byte(`{"event_type":"e","user_id":"user-1","event_properties":` + nested(50) + `}`)
-	f := Fields{UserID: jsonscan.Value{Raw: `"user-1"`, Kind: jsonscan.String}, EventType: jsonscan.Value{Raw: `"e"`, Kind: jsonscan.String}}
-	if _, err := Check(raw, f, 5, 1<<20); err == nil || err.Reason != ReasonTooDeep {
-		t.Fatalf("without a shape: %v, want too_deep", err)
-	}
-	f.Shape = Shape{Measured: true, LongStrings: 2}
-	ev, err := Check(raw, f, 5, 1<<20)
-	if err != nil || ev.LongStrings != 2 {
-		t.Errorf("with a shape: %+v, %v; want the shape's verdict", ev, err)
-	}
-}
-
 // Measure's quick passes must never miss what a full reading finds: random
 // events near the bounds, measured both ways.
 func TestMeasureAgreesWithAFullReading(t *testing.T) {
@@ -180,7 +163,7 @@ func fullReading(t *testing.T, raw string) Shape {
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
 		t.Fatal(err)
 	}
-	s := Shape{Measured: true}
+	var s Shape
 	var walk func(v any, depth int) int
 	walk = func(v any, depth int) int {
 		switch v := v.(type) {
