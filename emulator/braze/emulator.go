@@ -200,7 +200,7 @@ func (e *Emulator) apply(obj map[string]json.RawMessage) bool {
 	keys := slices.Collect(maps.Keys(obj))
 	sort.Strings(keys) // one order for the record
 	for _, k := range keys {
-		if isIdentifier(k) || k == "_update_existing_only" {
+		if !brazeapi.IsCustomAttribute(k) {
 			continue
 		}
 		e.applyValue(user, attrs, k, obj[k])
@@ -237,14 +237,6 @@ func (e *Emulator) identify(obj map[string]json.RawMessage) (string, bool) {
 		}
 	}
 	return "", true
-}
-
-func isIdentifier(k string) bool {
-	switch k {
-	case "external_id", "user_alias", "braze_id", "email", "phone":
-		return true
-	}
-	return false
 }
 
 // applyValue applies one attribute's value. The caller holds mu.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -74,7 +75,7 @@ func CheckAttributes(raw []byte) (string, *ObjectError) {
 		return "", invalid("has none of the identifiers external_id, user_alias, braze_id, email, phone")
 	}
 	for key, v := range fields {
-		if isIdentifier(key) || key == "_update_existing_only" {
+		if !IsCustomAttribute(key) {
 			continue
 		}
 		if n := utf8.RuneCountInString(key); n > MaxStringLen {
@@ -87,13 +88,10 @@ func CheckAttributes(raw []byte) (string, *ObjectError) {
 	return id, nil
 }
 
-func isIdentifier(key string) bool {
-	for _, name := range identifiers {
-		if key == name {
-			return true
-		}
-	}
-	return false
+// IsCustomAttribute tells an attributes object's custom attributes from
+// its identifiers and its _update_existing_only flag.
+func IsCustomAttribute(key string) bool {
+	return key != "_update_existing_only" && !slices.Contains(identifiers, key)
 }
 
 // identifier checks an identifier field and returns it as text.

@@ -3,9 +3,11 @@ package amplitudecohorts
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/connect-amplitude/connect-amplitude/internal/brazeapi"
 	"github.com/connect-amplitude/connect-amplitude/internal/cohorts"
 )
 
@@ -73,8 +75,8 @@ func newMappingProcessor(conf *service.ParsedConfig, mgr *service.Resources) (*m
 	if p.mapping.Attribute, err = conf.FieldString(fieldAttribute); err != nil {
 		return nil, err
 	}
-	if p.mapping.Mode == cohorts.Array && (p.mapping.Attribute == "" || len([]rune(p.mapping.Attribute)) > 255) {
-		return nil, fmt.Errorf("%s: must be 1 to 255 characters", fieldAttribute)
+	if p.mapping.Mode == cohorts.Array && (p.mapping.Attribute == "" || utf8.RuneCountInString(p.mapping.Attribute) > brazeapi.MaxStringLen) {
+		return nil, fmt.Errorf("%s: must be 1 to %d characters", fieldAttribute, brazeapi.MaxStringLen)
 	}
 	anonymous, err := conf.FieldString(fieldAnonymous)
 	if err != nil {
