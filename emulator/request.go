@@ -163,7 +163,7 @@ func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) 
 		field string
 		value jsonscan.Value
 	}{{"user_id", userID}, {"device_id", deviceID}} {
-		if present(id.value) && (id.value.Kind != jsonscan.String || isBlockedID(id.value.Text())) {
+		if present(id.value) && (id.value.Kind != jsonscan.String || ampapi.Blocklisted(id.value.Text())) {
 			addProblem(&p.invalid, id.field, index)
 		}
 	}
@@ -194,7 +194,7 @@ func checkEvent(sc *jsonscan.Scanner, body []byte, index int, p *eventProblems) 
 // Event field is "" (itself a blocked id).
 func checkIDLengths(index int, ev *Event, minIDLength int, p *eventProblems) {
 	for _, id := range [...]struct{ field, value string }{{"user_id", ev.UserID}, {"device_id", ev.DeviceID}} {
-		if id.value != "" && utf8.RuneCountInString(id.value) < minIDLength && !isBlockedID(id.value) {
+		if id.value != "" && utf8.RuneCountInString(id.value) < minIDLength && !ampapi.Blocklisted(id.value) {
 			addProblem(&p.idLength, id.field, index)
 		}
 	}
@@ -232,8 +232,6 @@ func intOf(v jsonscan.Value) int64 {
 	f, _ := number(v)
 	return int64(f)
 }
-
-func isBlockedID(id string) bool { return ampapi.Blocklisted(id) }
 
 // isMillis reports whether v is a time in milliseconds: an integer no smaller than
 // 1e11 (a time in seconds, the usual mistake, is far below it) and no later than the

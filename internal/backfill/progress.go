@@ -110,6 +110,15 @@ func (m *Meter) Elapsed() time.Duration {
 //
 //	files 37/120 (2 failed, 8 finished before), events 1,234,567 sent, 12 dead-lettered, 3,456 left out, 41,234 events/s, 2m15s left
 func Line(s Snapshot, r Rates) string {
+	line := counts(s, r.EventsPerSecond)
+	if r.Left >= 0 {
+		return line + ", " + r.Left.String() + " left"
+	}
+	return line + ", time left unknown"
+}
+
+// counts is Line without the time left, which Summary has no use for.
+func counts(s Snapshot, eventsPerSecond float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "files %d/%d", s.FilesDone+s.FilesFailed, s.FilesTotal)
 	var notes []string
@@ -126,12 +135,7 @@ func Line(s Snapshot, r Rates) string {
 	if s.EventsOut > 0 {
 		fmt.Fprintf(&b, ", %s left out", Count(s.EventsOut))
 	}
-	fmt.Fprintf(&b, ", %s events/s", Count(int64(r.EventsPerSecond+0.5)))
-	if r.Left >= 0 {
-		fmt.Fprintf(&b, ", %s left", r.Left)
-	} else {
-		b.WriteString(", time left unknown")
-	}
+	fmt.Fprintf(&b, ", %s events/s", Count(int64(eventsPerSecond+0.5)))
 	return b.String()
 }
 
@@ -139,13 +143,11 @@ func Line(s Snapshot, r Rates) string {
 //
 //	done in 1m23s: files 120/120 (8 finished before), events 1,000,000 sent, 12 dead-lettered, 12,048 events/s on average
 func Summary(s Snapshot, elapsed time.Duration) string {
-	avg := Rates{Left: 0}
+	var avg float64
 	if secs := elapsed.Seconds(); secs > 0 {
-		avg.EventsPerSecond = float64(s.EventsAcked) / secs
+		avg = float64(s.EventsAcked) / secs
 	}
-	line := Line(s, avg)
-	line = strings.TrimSuffix(line, ", 0s left")
-	return fmt.Sprintf("done in %s: %s on average", elapsed.Round(time.Millisecond), line)
+	return fmt.Sprintf("done in %s: %s on average", elapsed.Round(time.Millisecond), counts(s, avg))
 }
 
 // Count writes n with thousands separators: 1,234,567.

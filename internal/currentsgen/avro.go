@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -70,7 +71,7 @@ func newAvroTemplate(sample []byte, userless bool) (*avroTemplate, error) {
 		}
 		cols = append(cols, c)
 	}
-	for _, name := range slices.Sorted(mapsKeys(ev.Properties)) {
+	for _, name := range slices.Sorted(maps.Keys(ev.Properties)) {
 		v := ev.Properties[name]
 		if name == "custom_properties" || name == "purchase_properties" {
 			b, err := json.Marshal(v)
@@ -109,16 +110,6 @@ func newAvroTemplate(sample []byte, userless bool) (*avroTemplate, error) {
 	}
 	t.schema = schema.(*avro.RecordSchema)
 	return t, nil
-}
-
-func mapsKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // avroConstant is the column of a sample property that no event changes.
