@@ -46,8 +46,16 @@ func (m *Mapper) MapIntoChunk(chunk *[]byte, event string, written *ampapi.Field
 	if err != nil {
 		return nil, err
 	}
+	return Claim(chunk, free, out), nil
+}
+
+// Claim takes out, written at free, the free end of chunk, out of the free
+// end, capped so that appending to it cannot reach the next event: the
+// message owns it from then on. An output that outgrew the free end is in
+// an array of its own, and the free end stays free.
+func Claim(chunk *[]byte, free, out []byte) []byte {
 	if unsafe.SliceData(out) == unsafe.SliceData(free) {
 		*chunk = (*chunk)[:len(*chunk)+len(out)]
-	} // else the output outgrew the chunk into an array of its own, and the free end stays free
-	return out[:len(out):len(out)], nil
+	}
+	return out[:len(out):len(out)]
 }

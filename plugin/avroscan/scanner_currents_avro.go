@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"unsafe"
 
 	"github.com/hamba/avro/v2"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -322,7 +321,7 @@ func (s *currentsAvroScanner) mapBlock(count int64, data []byte) error {
 			s.next++
 			continue
 		case err == nil:
-			out = s.keep(free, out)
+			out = currentsmap.Claim(&s.chunk, free, out)
 			msg = service.NewMessage(out)
 			msg = msg.WithContext(handoff.With(s.context(), out, written))
 		default:
@@ -374,17 +373,6 @@ func (s *currentsAvroScanner) room(guess int) {
 	if cap(s.chunk)-len(s.chunk) < min(guess, minChunk)/4+1024 {
 		s.chunk = make([]byte, 0, max(minChunk, 2*guess))
 	}
-}
-
-// keep takes the event written at free, the chunk's free end, out of the
-// free end: the message owns it, capped so that appending to it cannot
-// reach the next event. An event that outgrew the free end is in an array
-// of its own, and the free end stays free.
-func (s *currentsAvroScanner) keep(free, out []byte) []byte {
-	if len(out) > 0 && unsafe.SliceData(out) == unsafe.SliceData(free[:1]) {
-		s.chunk = s.chunk[:len(s.chunk)+len(out)]
-	}
-	return out[:len(out):len(out)]
 }
 
 // context is the parent of mapped events' contexts.
