@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -43,14 +44,20 @@ func TestMain(m *testing.M) {
 }
 
 // run runs the binary to its end and returns its stdout; it fails the test
-// on a non-zero exit, showing stderr.
+// on a non-zero exit, or when the binary has not ended within two minutes,
+// showing stderr.
 func run(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("still running after 2m, killed: %w", err)
+		}
 		t.Fatalf("connect-amplitude %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
@@ -257,8 +264,10 @@ func TestBloblMapsAnEventInteractively(t *testing.T) {
 	}
 }
 
-// The main job as a user runs it: Braze bodies from a file, through the
-// binary, into the emulator; every mapped event arrives once.
+// The main job as the README's "Run it for real" runs it (a region, the key
+// in a file, a file of Braze bodies), with AMPLITUDE_ENDPOINT sending to the
+// emulator in Amplitude's place: every mapped event arrives once, under the
+// key read from the file.
 func TestRunSendsEveryMappedEventToAmplitude(t *testing.T) {
 	gen, err := currentsgen.New(currentsgen.Config{Seed: 7, Users: 50, PerSecond: 10, StartTime: 1_700_000_000})
 	if err != nil {
@@ -289,15 +298,20 @@ func TestRunSendsEveryMappedEventToAmplitude(t *testing.T) {
 	if err := os.WriteFile(input, bodies.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	emu, err := emulator.Start(emulator.Config{})
+	keyFile := filepath.Join(dir, "amplitude-key")
+	if err := os.WriteFile(keyFile, []byte("key-from-the-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.Start(emulator.Config{APIKeys: []string{"key-from-the-file"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer emu.Close()
 	deadLetter := filepath.Join(dir, "dead-letter.jsonl")
 	run(t, []string{
-		"CURRENTS_FILE=" + input, "DEAD_LETTER_FILE=" + deadLetter, "HTTP_ADDRESS=127.0.0.1:0",
-		"AMPLITUDE_ENDPOINT=" + emu.URL + "/2/httpapi", "AMPLITUDE_API_KEY=test-key",
+		"AMPLITUDE_REGION=us", "AMPLITUDE_API_KEY_FILE=" + keyFile, "CURRENTS_FILE=" + input,
+		"AMPLITUDE_ENDPOINT=" + emu.URL + "/2/httpapi",
+		"DEAD_LETTER_FILE=" + deadLetter, "HTTP_ADDRESS=127.0.0.1:0",
 	}, "run", "--log.level", "warn", configPath(t))
 
 	arrived := map[string]int{}
