@@ -50,7 +50,7 @@ func exportSpec() *service.ConfigSpec {
 		Beta().
 		Categories("Services").
 		Summary("Polls Amplitude's Behavioral Cohorts export API and emits the membership changes since the last sync, for teams without the Cohort Webhooks destination.").
-		Description(`Every `+"`interval`"+`, for each cohort of `+"`cohort_ids`"+` whose `+"`lastComputed`"+` changed since its last sync, the input lists the cohorts (GET /api/3/cohorts), requests the cohort (GET /api/5/cohorts/request/{id}), polls the request (GET /api/5/cohorts/request-status/{request_id}) every `+"`poll_interval`"+` until it is done, downloads the file (GET /api/5/cohorts/request/{request_id}/file, following Amplitude's redirect), and diffs its members against the last sync kept in `+"`state_file`"+`. Each user who entered or left becomes one message, the same membership change record the `+"`amplitude_cohort_webhook`"+` input emits (`+"`message_id`"+` is `+"`export:<cohort_id>:<request_id>`"+`), in batches of `+"`batch_size`"+`. The first sync of a cohort emits every member as entering.
+		Description(`Every `+"`interval`"+`, the input lists the project's cohorts (GET /api/3/cohorts, once for all the cohorts due) and, for each cohort of `+"`cohort_ids`"+` whose `+"`lastComputed`"+` changed since its last sync, requests the cohort (GET /api/5/cohorts/request/{id}), polls the request (GET /api/5/cohorts/request-status/{request_id}) every `+"`poll_interval`"+` until it is done, downloads the file (GET /api/5/cohorts/request/{request_id}/file, following Amplitude's redirect), and diffs its members against the last sync kept in `+"`state_file`"+`. Each user who entered or left becomes one message, the same membership change record the `+"`amplitude_cohort_webhook`"+` input emits (`+"`message_id`"+` is `+"`export:<cohort_id>:<request_id>`"+`), in batches of `+"`batch_size`"+`. The first sync of a cohort emits every member as entering.
 
 The state file is written (atomically) once every change of a sync is acknowledged: after a crash the next sync diffs against the last complete one, and the changes not yet acknowledged are emitted again, which leaves Braze as once. Point `+"`state_file`"+` at a persistent volume: without it every member is sent again as entering. The state holds every member's id (about 30 bytes each: 2 million members, Amplitude's largest cohort, make about 60 MB).
 
@@ -298,33 +298,35 @@ func (i *exportInput) Close(ctx context.Context) error {
 	}
 }
 
-// syncLoop syncs each cohort when it is due, until ctx ends.
+// syncLoop syncs the cohorts as they fall due, until ctx ends. The cohorts
+// due at once are synced in one pass, which lists the project's cohorts
+// once for all of them, and each counts its interval from the pass's start,
+// so that cohorts synced together stay together.
 func (i *exportInput) syncLoop(ctx context.Context) {
 	retryAt := map[string]time.Time{}
+	dueAt := func(id string) time.Time {
+		if at, ok := retryAt[id]; ok {
+			return at
+		}
+		return i.state.Cohorts[id].SyncedAt.Add(i.interval)
+	}
 	for {
-		now := i.now()
-		next := now.Add(i.interval)
+		start := i.now()
+		var due []string
 		for _, id := range i.cohortIDs {
-			due := i.state.Cohorts[id].SyncedAt.Add(i.interval)
-			if at, ok := retryAt[id]; ok {
-				due = at
+			if !dueAt(id).After(start) {
+				due = append(due, id)
 			}
-			if due.After(now) {
-				next = minTime(next, due)
-				continue
+		}
+		if len(due) > 0 {
+			i.syncPass(ctx, start, due, retryAt)
+			if ctx.Err() != nil {
+				return
 			}
-			if err := i.syncCohort(ctx, id); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				i.mSyncs.Incr(1, "failed")
-				i.log.Errorf("amplitude_cohort_export: cohort %s: %v; trying again in %s", id, err, i.retryInterval)
-				retryAt[id] = i.now().Add(i.retryInterval)
-				next = minTime(next, retryAt[id])
-				continue
-			}
-			delete(retryAt, id)
-			next = minTime(next, i.now().Add(i.interval))
+		}
+		next := i.now().Add(i.interval)
+		for _, id := range i.cohortIDs {
+			next = minTime(next, dueAt(id))
 		}
 		if !wait.For(ctx, time.Until(next)) {
 			return
@@ -339,15 +341,37 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// syncCohort does one sync of one cohort.
-func (i *exportInput) syncCohort(ctx context.Context, id string) error {
-	info, err := i.cohortInfo(ctx, id)
-	if err != nil {
-		return err
+// syncPass syncs the cohorts due, and sets a retry time for each that fails.
+func (i *exportInput) syncPass(ctx context.Context, start time.Time, due []string, retryAt map[string]time.Time) {
+	list, listErr := i.listCohorts(ctx)
+	for _, id := range due {
+		err := listErr
+		if err == nil {
+			err = i.syncCohort(ctx, id, list, start)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			i.mSyncs.Incr(1, "failed")
+			i.log.Errorf("amplitude_cohort_export: cohort %s: %v; trying again in %s", id, err, i.retryInterval)
+			retryAt[id] = i.now().Add(i.retryInterval)
+			continue
+		}
+		delete(retryAt, id)
 	}
+}
+
+// syncCohort does one sync of one cohort, in the pass that began at start.
+func (i *exportInput) syncCohort(ctx context.Context, id string, list []cohorts.CohortInfo, start time.Time) error {
+	idx := slices.IndexFunc(list, func(c cohorts.CohortInfo) bool { return c.ID == id })
+	if idx < 0 {
+		return fmt.Errorf("%s: no cohort %q in the project's list of cohorts", fieldCohortIDs, id)
+	}
+	info := list[idx]
 	prev, known := i.state.Cohorts[id]
 	if known && info.LastComputed != "" && info.LastComputed == prev.LastComputed {
-		prev.SyncedAt = i.now()
+		prev.SyncedAt = start
 		i.state.Cohorts[id] = prev
 		i.mSyncs.Incr(1, "unchanged")
 		return i.saveState()
@@ -384,7 +408,7 @@ func (i *exportInput) syncCohort(ctx context.Context, id string) error {
 	if err := i.emit(ctx, changes); err != nil {
 		return err
 	}
-	i.state.Cohorts[id] = cohorts.CohortState{Name: name, LastComputed: info.LastComputed, SyncedAt: i.now(), Members: members}
+	i.state.Cohorts[id] = cohorts.CohortState{Name: name, LastComputed: info.LastComputed, SyncedAt: start, Members: members}
 	if err := i.saveState(); err != nil {
 		return err
 	}
@@ -393,23 +417,14 @@ func (i *exportInput) syncCohort(ctx context.Context, id string) error {
 	return nil
 }
 
-// cohortInfo finds the cohort in the list of all cohorts.
-func (i *exportInput) cohortInfo(ctx context.Context, id string) (cohorts.CohortInfo, error) {
+// listCohorts fetches the project's list of cohorts.
+func (i *exportInput) listCohorts(ctx context.Context) ([]cohorts.CohortInfo, error) {
 	i.mRequests.Incr(1, "list")
 	body, err := i.get(ctx, cohorts.ExportListPath, i.requestTimeout)
 	if err != nil {
-		return cohorts.CohortInfo{}, fmt.Errorf("listing the cohorts: %w", err)
+		return nil, fmt.Errorf("listing the cohorts: %w", err)
 	}
-	list, err := cohorts.ParseCohortList(body)
-	if err != nil {
-		return cohorts.CohortInfo{}, err
-	}
-	for _, c := range list {
-		if c.ID == id {
-			return c, nil
-		}
-	}
-	return cohorts.CohortInfo{}, fmt.Errorf("%s: no cohort %q in the project's list of cohorts", fieldCohortIDs, id)
+	return cohorts.ParseCohortList(body)
 }
 
 // awaitRequest polls a cohort request until it is done.
