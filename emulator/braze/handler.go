@@ -120,12 +120,11 @@ func (e *Emulator) process(body []byte, queued bool) (int, map[string]any) {
 	var errs []map[string]any
 	valid := make([]map[string]json.RawMessage, len(req.Attributes))
 	for i, raw := range req.Attributes {
-		if _, objErr := brazeapi.CheckAttributes(raw); objErr != nil {
+		obj, objErr := brazeapi.CheckAttributes(raw)
+		if objErr != nil {
 			errs = append(errs, objectError(objErr.Detail, i))
 			continue
 		}
-		var obj map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &obj) // CheckAttributes parsed it
 		var id string
 		if v, ok := obj["external_id"]; ok && json.Unmarshal(v, &id) == nil && e.blocked[id] {
 			errs = append(errs, objectError(msgBlocked, i))

@@ -41,51 +41,46 @@ func invalid(format string, args ...any) *ObjectError {
 var identifiers = []string{"external_id", "user_alias", "braze_id", "email", "phone"}
 
 // CheckAttributes checks one attributes object as Braze would before a byte
-// is sent, and returns the identifier it names users by, for logs. It
+// is sent, and returns its fields as parsed. It
 // checks what Braze documents: an identifier, and custom attribute keys
 // and string values (array elements and add/remove lists included) of at
 // most MaxStringLen characters. Braze's own profile fields (first_name,
 // email...) have their own rules that are not checked here: Braze names
 // an object that breaks them in its answer, and the output fails just that
 // object.
-func CheckAttributes(raw []byte) (string, *ObjectError) {
+func CheckAttributes(raw []byte) (map[string]json.RawMessage, *ObjectError) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return "", invalid("an attributes object must be a JSON object")
+		return nil, invalid("an attributes object must be a JSON object")
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return "", invalid("not valid JSON: %v", err)
+		return nil, invalid("not valid JSON: %v", err)
 	}
-	id := ""
+	named := false
 	for _, name := range identifiers {
-		v, ok := fields[name]
-		if !ok {
-			continue
-		}
-		s, err := identifier(name, v)
-		if err != nil {
-			return "", err
-		}
-		if id == "" {
-			id = name + " " + s
+		if v, ok := fields[name]; ok {
+			if err := checkIdentifier(name, v); err != nil {
+				return nil, err
+			}
+			named = true
 		}
 	}
-	if id == "" {
-		return "", invalid("has none of the identifiers external_id, user_alias, braze_id, email, phone")
+	if !named {
+		return nil, invalid("has none of the identifiers external_id, user_alias, braze_id, email, phone")
 	}
 	for key, v := range fields {
 		if !IsCustomAttribute(key) {
 			continue
 		}
 		if n := utf8.RuneCountInString(key); n > MaxStringLen {
-			return "", invalid("attribute name %.40q... is %d characters, more than Braze's %d", key, n, MaxStringLen)
+			return nil, invalid("attribute name %.40q... is %d characters, more than Braze's %d", key, n, MaxStringLen)
 		}
 		if err := checkValue(key, v); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return id, nil
+	return fields, nil
 }
 
 // IsCustomAttribute tells an attributes object's custom attributes from
@@ -94,23 +89,24 @@ func IsCustomAttribute(key string) bool {
 	return key != "_update_existing_only" && !slices.Contains(identifiers, key)
 }
 
-// identifier checks an identifier field and returns it as text.
-func identifier(name string, v json.RawMessage) (string, *ObjectError) {
+// checkIdentifier checks an identifier field: a non-empty string, or for
+// user_alias an object with a non-empty alias_name and alias_label.
+func checkIdentifier(name string, v json.RawMessage) *ObjectError {
 	if name == "user_alias" {
 		var alias struct {
 			Name  *string `json:"alias_name"`
 			Label *string `json:"alias_label"`
 		}
 		if err := json.Unmarshal(v, &alias); err != nil || alias.Name == nil || alias.Label == nil || *alias.Name == "" || *alias.Label == "" {
-			return "", invalid("user_alias must be an object with non-empty alias_name and alias_label")
+			return invalid("user_alias must be an object with non-empty alias_name and alias_label")
 		}
-		return fmt.Sprintf("%q (label %q)", *alias.Name, *alias.Label), nil
+		return nil
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil || s == "" {
-		return "", invalid("%s must be a non-empty string", name)
+		return invalid("%s must be a non-empty string", name)
 	}
-	return fmt.Sprintf("%q", s), nil
+	return nil
 }
 
 // checkValue checks the strings in a custom attribute's value: a string, an
