@@ -5,17 +5,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connect-amplitude/connect-amplitude/emulator"
+	"github.com/connect-amplitude/connect-amplitude/internal/currentsmap"
 )
 
 // The marker that puts a guide's shell block under TestGuidesLocalCommandsRunAsWritten.
@@ -165,7 +169,7 @@ func repoLikeDir(t *testing.T) string {
 func runScript(t *testing.T, dir, block string) string {
 	t.Helper()
 	var script strings.Builder
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n")
+	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n")
 	for _, l := range strings.Split(block, "\n") {
 		if strings.TrimSpace(l) == "make build" {
 			continue // TestMain built the commands
@@ -244,4 +248,87 @@ func lastLine(s string) string {
 		}
 	}
 	return last
+}
+
+// The README's first command, `make demo` (scripts/demo.sh once `make build`
+// is done): the sample events it generates reach the emulator, each event
+// the mapping keeps once, and its summary counts what happened.
+func TestTheDemoSendsTheSampleEventsIntoTheEmulator(t *testing.T) {
+	dir := repoLikeDir(t)
+	if err := os.Symlink(filepath.Join(repoRoot, "scripts"), filepath.Join(dir, "scripts")); err != nil {
+		t.Fatal(err)
+	}
+	stdout := runScript(t, dir, "bash scripts/demo.sh")
+	shown := func(label string) int {
+		m := regexp.MustCompile(regexp.QuoteMeta(label) + `\s+(\d+)`).FindStringSubmatch(stdout)
+		if m == nil {
+			t.Fatalf("the demo's summary has no %q:\n%s", label, stdout)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+
+	mapper, err := currentsmap.New(currentsmap.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, kept, refused int
+	keptIDs := map[string]bool{}
+	bodies, err := os.ReadFile(filepath.Join(dir, "out", "demo", "braze-bodies.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(bodies), []byte("\n")) {
+		var body struct{ Events []json.RawMessage }
+		if err := json.Unmarshal(line, &body); err != nil {
+			t.Fatalf("a generated body: %v", err)
+		}
+		for _, ev := range body.Events {
+			sent++
+			out, err := mapper.MapRaw(nil, ev)
+			switch {
+			case err == nil:
+				kept++
+				var mapped struct {
+					InsertID string `json:"insert_id"`
+				}
+				_ = json.Unmarshal(out, &mapped)
+				keptIDs[mapped.InsertID] = true
+			case !errors.Is(err, currentsmap.ErrExcluded):
+				refused++
+			}
+		}
+	}
+	if sent != 1000 || kept == 0 {
+		t.Fatalf("the demo generated %d events, %d of them mapped; want 1,000, some mapped", sent, kept)
+	}
+
+	received, err := os.ReadFile(filepath.Join(dir, "out", "demo", "amplitude-received.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := map[string]int{}
+	for _, line := range bytes.Split(bytes.TrimSpace(received), []byte("\n")) {
+		var ev struct {
+			InsertID string `json:"insert_id"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil || !keptIDs[ev.InsertID] {
+			t.Errorf("an event the mapping did not keep arrived: %s", line)
+		}
+		arrived[ev.InsertID]++
+	}
+	for id := range keptIDs {
+		if arrived[id] != 1 {
+			t.Errorf("%s arrived %d times, want once", id, arrived[id])
+		}
+	}
+	for label, want := range map[string]int{
+		"Currents events sent by Braze:":    sent,
+		"Amplitude events in the emulator:": kept,
+		"Events in the dead letter:":        refused,
+	} {
+		if got := shown(label); got != want {
+			t.Errorf("the demo shows %q %d, want %d", label, got, want)
+		}
+	}
 }
