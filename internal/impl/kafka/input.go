@@ -93,8 +93,8 @@ func inputSpec() *service.ConfigSpec {
 			Default("1MiB").
 			Advanced(),
 		service.NewDurationField(fieldFetchMaxWait).
-			Description("How long a broker may wait for data before answering a fetch (Kafka's `fetch.max.wait.ms`). A partition resumed after reaching `checkpoint_limit` is fetched again after the broker's current fetch ends, which may take this long when there is nothing new.").
-			Default("5s").
+			Description("How long a broker may wait for data before answering a fetch (Kafka's `fetch.max.wait.ms`, whose 500ms default this follows rather than franz-go's 5s). A partition resumed after reaching `checkpoint_limit` is fetched again only once the broker answers the fetch in progress, which takes this long when the partitions it asks for have nothing new: a backlog whose partitions keep reaching `checkpoint_limit` waits that long at each resume (in `make bench`'s Kafka case, 5s moved 30,000 events/s, 500ms 68,000).").
+			Default("500ms").
 			Advanced(),
 		service.NewAutoRetryNacksToggleField().
 			Description("Whether nacked messages (those the output rejected) are handed out again, with a growing wait between attempts, for as long as their partition stays with this instance; only the messages of a batch that failed are. While a message waits to be replayed its partition's offset is not committed past it. Set to `false` to drop nacked messages instead: their offsets are committed as if they had been acknowledged, and they are not read again. A nacked message of a partition that was taken away is never replayed here: the new owner reads it again from the committed offset."),
