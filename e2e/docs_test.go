@@ -274,11 +274,7 @@ func TestTheDemoSendsTheSampleEventsIntoTheEmulator(t *testing.T) {
 	}
 	var sent, kept, refused int
 	keptIDs := map[string]bool{}
-	bodies, err := os.ReadFile(filepath.Join(dir, "out", "demo", "braze-bodies.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range bytes.Split(bytes.TrimSpace(bodies), []byte("\n")) {
+	forEachLine(t, filepath.Join(dir, "out", "demo", "braze-bodies.jsonl"), func(line []byte) {
 		var body struct{ Events []json.RawMessage }
 		if err := json.Unmarshal(line, &body); err != nil {
 			t.Fatalf("a generated body: %v", err)
@@ -298,24 +294,16 @@ func TestTheDemoSendsTheSampleEventsIntoTheEmulator(t *testing.T) {
 				refused++
 			}
 		}
-	}
+	})
 	if sent != 1000 || kept == 0 {
 		t.Fatalf("the demo generated %d events, %d of them mapped; want 1,000, some mapped", sent, kept)
 	}
 
-	received, err := os.ReadFile(filepath.Join(dir, "out", "demo", "amplitude-received.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived := map[string]int{}
-	for _, line := range bytes.Split(bytes.TrimSpace(received), []byte("\n")) {
-		var ev struct {
-			InsertID string `json:"insert_id"`
+	arrived := insertIDsIn(t, filepath.Join(dir, "out", "demo", "amplitude-received.jsonl"))
+	for id := range arrived {
+		if !keptIDs[id] {
+			t.Errorf("an event the mapping did not keep arrived: insert_id %q", id)
 		}
-		if err := json.Unmarshal(line, &ev); err != nil || !keptIDs[ev.InsertID] {
-			t.Errorf("an event the mapping did not keep arrived: %s", line)
-		}
-		arrived[ev.InsertID]++
 	}
 	for id := range keptIDs {
 		if arrived[id] != 1 {

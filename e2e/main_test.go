@@ -201,8 +201,14 @@ func (e *emulatorProc) stats(t *testing.T) emulator.Stats {
 func (e *emulatorProc) recordedInsertIDs(t *testing.T) map[string]int {
 	t.Helper()
 	e.stop(t)
+	return insertIDsIn(t, e.Record)
+}
+
+// insertIDsIn counts each insert_id in an emulator's record (-record).
+func insertIDsIn(t *testing.T, record string) map[string]int {
+	t.Helper()
 	counts := map[string]int{}
-	forEachLine(t, e.Record, func(line []byte) {
+	forEachLine(t, record, func(line []byte) {
 		var ev struct {
 			InsertID string `json:"insert_id"`
 		}
